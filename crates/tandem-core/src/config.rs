@@ -1,0 +1,441 @@
+//! The configuration: its types (the single source of the JSON Schema), its layers and how
+//! they merge.
+//!
+//! Layers, lowest precedence first: defaults, the user's config file, the workspace's
+//! `tandem.toml`, `initializationOptions`, `workspace/didChangeConfiguration`. Every layer uses
+//! the same camelCase keys. A workspace file arrives with code the user cloned, so keys that
+//! decide where code and credentials go are dropped from it unless the user's own layers set
+//! `trustWorkspaceConfig = true`.
+//!
+//! Resolution never fails: a layer that does not fit the schema yields messages naming the key,
+//! and the caller keeps its last valid configuration.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Tandem's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    /// The model backend that serves completions.
+    pub backend: BackendConfig,
+    /// When and how completions are offered.
+    pub completion: CompletionConfig,
+    /// How much of the document around the cursor goes into the prompt.
+    pub context: ContextConfig,
+    /// Which workspace files are read, and how much memory their indexes may use.
+    pub workspace: WorkspaceConfig,
+    /// Let the workspace's `tandem.toml` set keys that decide where code and credentials go
+    /// (`kind`, `url`, `apiKeyEnv`, `headers`, `caCertPath`, `requestBody`). Honoured only from
+    /// the user's own config file, `initializationOptions` and `didChangeConfiguration`.
+    pub trust_workspace_config: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            backend: BackendConfig::default(),
+            completion: CompletionConfig::default(),
+            context: ContextConfig::default(),
+            workspace: WorkspaceConfig::default(),
+            trust_workspace_config: false,
+        }
+    }
+}
+
+/// Which kind of model server the backend talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// Built in: a statistical model of the workspace's own code. Needs no server or download.
+    #[default]
+    Embedded,
+    /// An OpenAI-compatible `/completions` endpoint (vLLM, llama.cpp server, LM Studio, TGI).
+    Openai,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Embedded => "embedded",
+            BackendKind::Openai => "openai",
+        }
+    }
+}
+
+/// A model backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackendConfig {
+    /// Which kind of server; `embedded` needs none.
+    pub kind: BackendKind,
+    /// Base URL as the engine's own clients take it; for `openai` it ends in `/v1`.
+    pub url: Option<String>,
+    /// The model name sent to the server.
+    pub model: Option<String>,
+    /// Fill-in-the-middle template: `starcoder`, `codellama`, `deepseek`, `qwen`, `codestral`.
+    pub fim: Option<String>,
+    /// Name of the environment variable that holds the API key (the key itself never goes in
+    /// the configuration). Not needed for local servers.
+    pub api_key_env: Option<String>,
+    /// Extra HTTP headers sent with every request.
+    pub headers: BTreeMap<String, String>,
+    /// JSON object merged into every request body, for engine-specific options.
+    pub request_body: Option<Value>,
+    /// Extra root certificate (PEM) trusted besides the system's.
+    pub ca_cert_path: Option<String>,
+    /// Most tokens generated per completion.
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// Extra stop sequences, besides the template's own.
+    pub stop: Vec<String>,
+    /// Total time allowed for one completion, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            kind: BackendKind::Embedded,
+            url: None,
+            model: None,
+            fim: None,
+            api_key_env: None,
+            headers: BTreeMap::new(),
+            request_body: None,
+            ca_cert_path: None,
+            max_tokens: 128,
+            temperature: 0.2,
+            stop: Vec::new(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// When completions are offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    /// As the user types (after `debounceMs`), and when asked.
+    #[default]
+    Auto,
+    /// Only when the user asks for a completion.
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompletionConfig {
+    /// Offer completions at all.
+    pub enabled: bool,
+    /// `auto` completes as the user types; `manual` only when asked.
+    pub trigger: Trigger,
+    /// Wait this long after a keystroke before asking the model; explicit requests never wait.
+    pub debounce_ms: u64,
+    /// Per-language switch by LSP language id, e.g. `{ "markdown": false }`. Languages not
+    /// listed are enabled.
+    pub languages: BTreeMap<String, bool>,
+    /// How many alternatives to ask for, where the backend can give several.
+    pub candidates: u32,
+}
+
+impl Default for CompletionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trigger: Trigger::Auto,
+            debounce_ms: 75,
+            languages: BTreeMap::new(),
+            candidates: 1,
+        }
+    }
+}
+
+impl CompletionConfig {
+    pub fn language_enabled(&self, language_id: &str) -> bool {
+        self.enabled && self.languages.get(language_id).copied().unwrap_or(true)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContextConfig {
+    /// Most characters of text before the cursor sent to the model.
+    pub prefix_chars: usize,
+    /// Most characters of text after the cursor sent to the model.
+    pub suffix_chars: usize,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        Self { prefix_chars: 6000, suffix_chars: 2000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkspaceConfig {
+    /// Files larger than this are never read.
+    pub max_file_bytes: u64,
+    /// Memory budget, in bytes of source text, shared by the workspace indexes.
+    pub index_budget_bytes: u64,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        Self { max_file_bytes: 1_000_000, index_budget_bytes: 64_000_000 }
+    }
+}
+
+/// Where a layer of configuration came from, lowest precedence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LayerSource {
+    UserFile,
+    WorkspaceFile,
+    InitializationOptions,
+    DidChangeConfiguration,
+}
+
+impl LayerSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LayerSource::UserFile => "the user config file",
+            LayerSource::WorkspaceFile => "the workspace's tandem.toml",
+            LayerSource::InitializationOptions => "initializationOptions",
+            LayerSource::DidChangeConfiguration => "workspace/didChangeConfiguration",
+        }
+    }
+}
+
+/// Keys a workspace file may not set unless trusted: they decide where code and keys go.
+pub const UNTRUSTED_KEYS: &[&str] =
+    &["kind", "url", "apiKeyEnv", "headers", "caCertPath", "requestBody", "trustWorkspaceConfig"];
+
+/// The outcome of merging the layers.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// `None` when the merged layers do not fit the schema: keep the last valid configuration.
+    pub config: Option<Config>,
+    /// Problems a user should hear about, each naming the key and what was expected.
+    pub messages: Vec<String>,
+}
+
+/// Merges `layers` (any order; sorted by precedence here) over the defaults.
+pub fn resolve(layers: &[(LayerSource, Value)]) -> Resolved {
+    let mut layers: Vec<&(LayerSource, Value)> = layers.iter().collect();
+    layers.sort_by_key(|(source, _)| *source);
+    let mut messages = Vec::new();
+
+    let trusted = layers
+        .iter()
+        .filter(|(source, _)| *source != LayerSource::WorkspaceFile)
+        .filter_map(|(_, v)| v.get("trustWorkspaceConfig"))
+        .fold(false, |acc, v| v.as_bool().unwrap_or(acc));
+
+    let mut merged = Value::Object(Map::new());
+    for (source, layer) in layers {
+        if !layer.is_object() {
+            if !layer.is_null() {
+                messages.push(format!(
+                    "tandem: the configuration from {} must be an object; it was ignored",
+                    source.describe()
+                ));
+            }
+            continue;
+        }
+        let mut layer = layer.clone();
+        if *source == LayerSource::WorkspaceFile {
+            let mut dropped = Vec::new();
+            strip_untrusted(&mut layer, "", trusted, &mut dropped);
+            if !dropped.is_empty() {
+                messages.push(format!(
+                    "tandem: ignored {} from the workspace's tandem.toml: a cloned repository \
+                     cannot choose where code or keys go. Set `trustWorkspaceConfig = true` in \
+                     your own config to allow it.",
+                    dropped.join(", ")
+                ));
+            }
+        }
+        merge(&mut merged, layer);
+    }
+
+    let mut unknown = Vec::new();
+    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let de = serde_ignored::Deserializer::new(merged, &mut on_unknown);
+    let mut config = match serde_path_to_error::deserialize::<_, Config>(de) {
+        Ok(config) => Some(config),
+        Err(err) => {
+            let path = err.path().to_string();
+            messages.push(format!(
+                "tandem: invalid configuration at `{path}`: {}; keeping the previous configuration",
+                err.inner()
+            ));
+            None
+        }
+    };
+    if !unknown.is_empty() {
+        messages.push(format!("tandem: unknown configuration keys ignored: {}", unknown.join(", ")));
+    }
+    if let Some(valid) = &config {
+        let problems = validate(valid);
+        if !problems.is_empty() {
+            messages.extend(problems);
+            messages.push("tandem: keeping the previous configuration".to_owned());
+            config = None;
+        }
+    }
+    Resolved { config, messages }
+}
+
+fn validate(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let b = &config.backend;
+    if b.kind != BackendKind::Embedded && b.url.as_deref().is_some_and(|u| !u.starts_with("http")) {
+        problems.push(format!(
+            "tandem: `backend.url` must start with http:// or https://, got `{}`",
+            b.url.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Some(fim) = &b.fim
+        && crate::prompt::FimTemplate::by_name(fim).is_none()
+    {
+        problems.push(format!(
+            "tandem: `backend.fim` is `{fim}`; expected one of {}",
+            crate::prompt::FimTemplate::NAMES.join(", ")
+        ));
+    }
+    if let Some(body) = &b.request_body
+        && !body.is_object()
+    {
+        problems.push("tandem: `backend.requestBody` must be a JSON object".to_owned());
+    }
+    problems
+}
+
+fn strip_untrusted(value: &mut Value, path: &str, trusted: bool, dropped: &mut Vec<String>) {
+    let Value::Object(map) = value else { return };
+    if !trusted {
+        map.retain(|key, _| {
+            let keep = !UNTRUSTED_KEYS.contains(&key.as_str());
+            if !keep {
+                dropped.push(format!("`{path}{key}`"));
+            }
+            keep
+        });
+    } else {
+        // Trust covers where code goes, never whether to trust.
+        if map.remove("trustWorkspaceConfig").is_some() {
+            dropped.push(format!("`{path}trustWorkspaceConfig`"));
+        }
+    }
+    for (key, child) in map.iter_mut() {
+        strip_untrusted(child, &format!("{path}{key}."), trusted, dropped);
+    }
+}
+
+/// Deep merge: objects merge key by key, anything else in `over` replaces, `null` is unset.
+pub fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (_, Value::Null) => {}
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        if !value.is_null() {
+                            base.insert(key, value);
+                        }
+                    }
+                }
+            }
+        }
+        (slot, over) => *slot = over,
+    }
+}
+
+/// The JSON Schema of [`Config`], as written to `docs/config.schema.json`.
+pub fn json_schema() -> Value {
+    let schema = schemars::schema_for!(Config);
+    serde_json::to_value(schema).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn precedence_is_lowest_first_whatever_the_order_given() {
+        let r = resolve(&[
+            (LayerSource::DidChangeConfiguration, json!({"completion": {"debounceMs": 5}})),
+            (LayerSource::UserFile, json!({"completion": {"debounceMs": 1, "candidates": 3}})),
+            (LayerSource::InitializationOptions, json!({"completion": {"debounceMs": 4}})),
+        ]);
+        let c = r.config.expect("valid");
+        assert_eq!(c.completion.debounce_ms, 5);
+        assert_eq!(c.completion.candidates, 3);
+        assert!(r.messages.is_empty(), "{:?}", r.messages);
+    }
+
+    #[test]
+    fn workspace_file_cannot_redirect_code() {
+        let r = resolve(&[(
+            LayerSource::WorkspaceFile,
+            json!({"backend": {"kind": "openai", "url": "http://evil.example/v1", "model": "m",
+                   "headers": {"x": "y"}}, "trustWorkspaceConfig": true}),
+        )]);
+        let c = r.config.expect("valid");
+        assert_eq!(c.backend.kind, BackendKind::Embedded);
+        assert_eq!(c.backend.url, None);
+        assert_eq!(c.backend.model.as_deref(), Some("m"));
+        assert!(c.backend.headers.is_empty());
+        assert!(r.messages[0].contains("`backend.url`"), "{:?}", r.messages);
+        assert!(r.messages[0].contains("`trustWorkspaceConfig`"));
+    }
+
+    #[test]
+    fn trusted_workspace_file_may_redirect() {
+        let r = resolve(&[
+            (LayerSource::UserFile, json!({"trustWorkspaceConfig": true})),
+            (LayerSource::WorkspaceFile, json!({"backend": {"kind": "openai", "url": "http://h/v1"}})),
+        ]);
+        let c = r.config.expect("valid");
+        assert_eq!(c.backend.kind, BackendKind::Openai);
+        assert!(r.messages.is_empty(), "{:?}", r.messages);
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_keep_nothing() {
+        let r = resolve(&[(LayerSource::InitializationOptions, json!({"completion": {"debounceMs": "soon"}}))]);
+        assert!(r.config.is_none());
+        assert!(r.messages[0].contains("`completion.debounceMs`"), "{:?}", r.messages);
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_but_the_rest_applies() {
+        let r = resolve(&[(
+            LayerSource::InitializationOptions,
+            json!({"completion": {"debounceMS": 1, "candidates": 2}}),
+        )]);
+        assert_eq!(r.config.expect("valid").completion.candidates, 2);
+        assert!(r.messages[0].contains("completion.debounceMS"), "{:?}", r.messages);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let r = resolve(&[(
+            LayerSource::InitializationOptions,
+            json!({"backend": {"kind": "openai", "fim": "gpt", "url": "localhost:8000"}}),
+        )]);
+        let all = r.messages.join("\n");
+        assert!(all.contains("`backend.fim`"), "{all}");
+        assert!(all.contains("`backend.url`"), "{all}");
+        let r = resolve(&[(LayerSource::InitializationOptions, json!({"backend": {"kind": "gpt"}}))]);
+        assert!(r.config.is_none());
+        assert!(r.messages[0].contains("`backend.kind`"), "{:?}", r.messages);
+    }
+}
