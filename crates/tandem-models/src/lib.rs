@@ -1,1 +1,81 @@
-//! placeholder
+//! Model backends: the [`Backend`] trait and its implementations.
+//!
+//! A backend receives a structured [`CompletionRequest`] and builds its own wire format from it.
+//! It answers with a stream of [`Chunk`]s; dropping the stream cancels the request (for HTTP
+//! backends the connection is dropped, which makes the server stop generating).
+//!
+//! Architecture invariant: all HTTP lives in this crate, and each backend owns one pooled
+//! client for its whole life.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use tandem_core::{BackendConfig, BackendKind, CompletionRequest};
+
+pub mod embedded;
+mod error;
+pub mod openai;
+mod sse;
+
+pub use embedded::{EmbeddedBackend, EmbeddedIndex};
+pub use error::BackendError;
+
+/// A piece of generated text for one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Which candidate (0-based) this continues.
+    pub candidate: u32,
+    pub text: String,
+}
+
+pub type ChunkStream = BoxStream<'static, Result<Chunk, BackendError>>;
+
+/// What a backend can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Fills in the middle (takes the suffix into account).
+    pub fim: bool,
+    /// Can hold a chat (serves code actions).
+    pub chat: bool,
+    /// Can return several candidates for one request.
+    pub candidates: bool,
+}
+
+/// What would be sent for a request, for `tandem context`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WirePreview {
+    /// The prompt string, for backends that send one.
+    pub prompt: Option<String>,
+    /// The JSON body, for HTTP backends.
+    pub body: Option<serde_json::Value>,
+}
+
+pub trait Backend: Send + Sync + 'static {
+    /// A short description for messages: "openai at http://127.0.0.1:8000/v1".
+    fn describe(&self) -> String;
+
+    fn capabilities(&self) -> Capabilities;
+
+    fn preview(&self, req: &CompletionRequest) -> WirePreview;
+
+    /// Starts a completion. The future resolves once the server has answered (or failed); the
+    /// stream then yields generated text as it arrives.
+    fn stream(&self, req: CompletionRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>>;
+
+    /// Checks that the backend answers, for `tandem doctor`: a one-line description on success.
+    fn health(&self) -> BoxFuture<'static, Result<String, BackendError>>;
+}
+
+/// Builds the backend a configuration names. The embedded backend shares `index`.
+pub fn build(config: &BackendConfig, index: &Arc<EmbeddedIndex>) -> Result<Arc<dyn Backend>, BackendError> {
+    Ok(match config.kind {
+        BackendKind::Embedded => Arc::new(EmbeddedBackend::new(index.clone(), config)),
+        BackendKind::Openai => Arc::new(openai::OpenAiBackend::new(config)?),
+    })
+}
+
+/// Installs the process-wide TLS crypto provider; call once at start-up (idempotent).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

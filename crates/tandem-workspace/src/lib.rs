@@ -1,1 +1,365 @@
-//! placeholder
+//! The one reader of workspace files.
+//!
+//! Walks each workspace folder with the `ignore` crate (`.gitignore`, `.ignore`, git's global
+//! and `info/exclude` rules, and `.tandemignore` all honoured), watches it for changes, and
+//! publishes one stream of [`FileEvent`]s that every index consumes.
+//!
+//! Architecture invariant: nothing ignored is ever read. A path reaches `read` only after the
+//! walker has yielded it, or, for a file that appears later, after a walk of its directory has.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ignore::WalkBuilder;
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+/// The project's own ignore file, with `.gitignore` syntax.
+pub const IGNORE_FILE: &str = ".tandemignore";
+
+/// What happened to a workspace file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileEvent {
+    /// A file was found or changed; its full text.
+    Changed { path: PathBuf, text: Arc<str> },
+    /// A file was deleted or became ignored.
+    Removed { path: PathBuf },
+    /// The first walk of a root has finished.
+    Scanned { root: PathBuf, files: usize, bytes: u64 },
+}
+
+/// Limits on what is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Files larger than this are skipped.
+    pub max_file_bytes: u64,
+    /// Stop reading a root once this many bytes have been read from it.
+    pub budget_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_file_bytes: 1_000_000, budget_bytes: 64_000_000 }
+    }
+}
+
+fn walker(dir: &Path) -> WalkBuilder {
+    let mut builder = WalkBuilder::new(dir);
+    builder
+        .hidden(true)
+        .git_ignore(true)
+        .git_global(true)
+        .git_exclude(true)
+        .require_git(false)
+        .parents(true)
+        .add_custom_ignore_filename(IGNORE_FILE);
+    builder
+}
+
+/// Reads a file the walker yielded, unless it is too large or does not look like source code.
+fn read_source(path: &Path, limits: &Limits) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > limits.max_file_bytes {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return None; // binary
+    }
+    let text = String::from_utf8(bytes).ok()?;
+    if looks_generated(path, &text) {
+        return None;
+    }
+    Some(text)
+}
+
+/// Minified or machine-written files teach a model nothing about the user's code.
+fn looks_generated(path: &Path, text: &str) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.ends_with(".min.js") || name.ends_with(".min.css") || name.ends_with(".map") {
+        return true;
+    }
+    if matches!(name, "Cargo.lock" | "package-lock.json" | "yarn.lock" | "pnpm-lock.yaml" | "poetry.lock") {
+        return true;
+    }
+    let lines = text.lines().count().max(1);
+    text.len() / lines > 300 || text.lines().any(|l| l.len() > 5000)
+}
+
+/// Walks `root` synchronously, calling `on_file` for each readable source file. Returns the
+/// directories walked (the places where new files may be read) and the totals.
+pub fn scan(root: &Path, limits: &Limits, mut on_file: impl FnMut(PathBuf, String)) -> ScanSummary {
+    let mut summary = ScanSummary::default();
+    for entry in walker(root).build().flatten() {
+        let path = entry.path();
+        if entry.file_type().is_some_and(|t| t.is_dir()) {
+            summary.dirs.insert(path.to_path_buf());
+            continue;
+        }
+        if summary.bytes >= limits.budget_bytes {
+            summary.truncated = true;
+            continue;
+        }
+        if let Some(text) = read_source(path, limits) {
+            summary.files += 1;
+            summary.bytes += text.len() as u64;
+            on_file(path.to_path_buf(), text);
+        }
+    }
+    summary
+}
+
+#[derive(Debug, Default)]
+pub struct ScanSummary {
+    pub files: usize,
+    pub bytes: u64,
+    /// The budget ran out before every file was read.
+    pub truncated: bool,
+    pub dirs: HashSet<PathBuf>,
+}
+
+/// Reads one file if the workspace rules allow it: not ignored, not too large, source text.
+pub fn read_if_allowed(path: &Path, limits: &Limits) -> Option<String> {
+    let dir = path.parent()?;
+    let allowed = walker(dir)
+        .max_depth(Some(1))
+        .build()
+        .flatten()
+        .any(|entry| entry.path() == path);
+    if allowed { read_source(path, limits) } else { None }
+}
+
+/// Watches workspace folders and publishes their files as events.
+pub struct Workspace {
+    limits: Limits,
+    tx: mpsc::UnboundedSender<FileEvent>,
+    roots: Mutex<Vec<RootWatch>>,
+}
+
+struct RootWatch {
+    root: PathBuf,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Workspace {
+    pub fn new(limits: Limits) -> (Arc<Self>, mpsc::UnboundedReceiver<FileEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Arc::new(Self { limits, tx, roots: Mutex::new(Vec::new()) }), rx)
+    }
+
+    /// Starts walking and watching `root` on a background thread; events follow on the stream.
+    pub fn add_root(self: &Arc<Self>, root: PathBuf) {
+        if let Ok(roots) = self.roots.lock()
+            && roots.iter().any(|r| r.root == root)
+        {
+            return;
+        }
+        let this = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("tandem-scan".into())
+            .spawn(move || this.scan_and_watch(root))
+            .map_err(|e| tracing::error!("cannot start the workspace scan: {e}"))
+            .ok();
+    }
+
+    pub fn remove_root(&self, root: &Path) {
+        if let Ok(mut roots) = self.roots.lock() {
+            roots.retain(|r| r.root != root);
+        }
+    }
+
+    fn scan_and_watch(self: Arc<Self>, root: PathBuf) {
+        let started = std::time::Instant::now();
+        let tx = self.tx.clone();
+        let summary = scan(&root, &self.limits, |path, text| {
+            let _ = tx.send(FileEvent::Changed { path, text: text.into() });
+        });
+        tracing::info!(
+            root = %root.display(),
+            files = summary.files,
+            bytes = summary.bytes,
+            truncated = summary.truncated,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "workspace scanned"
+        );
+        if summary.truncated {
+            tracing::warn!(
+                "the workspace at {} exceeds the index budget (`workspace.indexBudgetBytes`); \
+                 some files were not indexed",
+                root.display()
+            );
+        }
+        let _ = self.tx.send(FileEvent::Scanned { root: root.clone(), files: summary.files, bytes: summary.bytes });
+        let dirs = Arc::new(Mutex::new(summary.dirs));
+        let watcher = self.watch(&root, dirs);
+        if let Ok(mut roots) = self.roots.lock() {
+            roots.push(RootWatch { root, _watcher: watcher });
+        }
+    }
+
+    fn watch(&self, root: &Path, dirs: Arc<Mutex<HashSet<PathBuf>>>) -> Option<notify::RecommendedWatcher> {
+        let tx = self.tx.clone();
+        let limits = self.limits;
+        let handler = move |res: notify::Result<notify::Event>| {
+            let Ok(event) = res else { return };
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
+            for path in event.paths {
+                on_path_event(&path, &limits, &dirs, &tx);
+            }
+        };
+        let mut watcher = match notify::recommended_watcher(handler) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!("cannot watch {}: {e}; changes on disk will not be seen", root.display());
+                return None;
+            }
+        };
+        if let Err(e) = watcher.watch(root, RecursiveMode::Recursive) {
+            tracing::warn!("cannot watch {}: {e}; changes on disk will not be seen", root.display());
+            return None;
+        }
+        Some(watcher)
+    }
+}
+
+fn on_path_event(
+    path: &Path,
+    limits: &Limits,
+    dirs: &Mutex<HashSet<PathBuf>>,
+    tx: &mpsc::UnboundedSender<FileEvent>,
+) {
+    let Some(parent) = path.parent() else { return };
+    let Ok(mut known) = dirs.lock() else { return };
+    if !known.contains(parent) {
+        return; // inside an ignored directory
+    }
+    if path.is_dir() {
+        if known.contains(path) {
+            return;
+        }
+        // A new directory: walk it (its parents' ignore files apply).
+        let summary = scan(path, limits, |p, text| {
+            let _ = tx.send(FileEvent::Changed { path: p, text: text.into() });
+        });
+        known.extend(summary.dirs);
+        return;
+    }
+    drop(known);
+    match read_if_allowed(path, limits) {
+        Some(text) => {
+            let _ = tx.send(FileEvent::Changed { path: path.to_path_buf(), text: text.into() });
+        }
+        None => {
+            let _ = tx.send(FileEvent::Removed { path: path.to_path_buf() });
+        }
+    }
+}
+
+/// The workspace's own configuration file, `tandem.toml` at the root.
+pub fn read_workspace_config(root: &Path) -> Option<(PathBuf, std::io::Result<String>)> {
+    let path = root.join("tandem.toml");
+    path.is_file().then(|| {
+        let text = std::fs::read_to_string(&path);
+        (path, text)
+    })
+}
+
+/// The user's configuration file: `$XDG_CONFIG_HOME/tandem/config.toml`, else
+/// `~/.config/tandem/config.toml`.
+pub fn user_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("tandem").join("config.toml"))
+}
+
+/// Reads a configuration file the user named or owns.
+pub fn read_config_file(path: &Path) -> Option<std::io::Result<String>> {
+    path.is_file().then(|| std::fs::read_to_string(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tandem-ws-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn ignored_files_are_never_read() {
+        let root = tempdir("ignore");
+        std::fs::write(root.join(".gitignore"), "secret.rs\nbuild/\n").expect("write");
+        std::fs::write(root.join(IGNORE_FILE), "private/\n").expect("write");
+        std::fs::create_dir_all(root.join("build")).expect("mkdir");
+        std::fs::create_dir_all(root.join("private")).expect("mkdir");
+        std::fs::write(root.join("main.rs"), "fn main() {}\n").expect("write");
+        std::fs::write(root.join("secret.rs"), "const KEY: &str = \"x\";\n").expect("write");
+        std::fs::write(root.join("build/out.rs"), "fn generated() {}\n").expect("write");
+        std::fs::write(root.join("private/p.rs"), "fn p() {}\n").expect("write");
+        std::fs::write(root.join("blob.bin"), b"\0\0\0").expect("write");
+        let mut seen = Vec::new();
+        let summary = scan(&root, &Limits::default(), |p, _| {
+            seen.push(p.strip_prefix(&root).expect("under root").to_path_buf());
+        });
+        seen.sort();
+        assert_eq!(seen, vec![PathBuf::from("main.rs")]);
+        assert_eq!(summary.files, 1);
+        assert!(read_if_allowed(&root.join("secret.rs"), &Limits::default()).is_none());
+        assert!(read_if_allowed(&root.join("main.rs"), &Limits::default()).is_some());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn oversized_and_minified_files_are_skipped() {
+        let root = tempdir("limits");
+        std::fs::write(root.join("big.rs"), "x".repeat(2000)).expect("write");
+        std::fs::write(root.join("app.min.js"), "var a=1;").expect("write");
+        std::fs::write(root.join("ok.rs"), "fn ok() {}\n").expect("write");
+        let limits = Limits { max_file_bytes: 1000, budget_bytes: 1 << 20 };
+        let mut seen = Vec::new();
+        scan(&root, &limits, |p, _| seen.push(p));
+        assert_eq!(seen, vec![root.join("ok.rs")]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn changes_on_disk_become_events() {
+        let root = tempdir("watch");
+        std::fs::write(root.join(".gitignore"), "ignored.rs\n").expect("write");
+        std::fs::write(root.join("a.rs"), "fn a() {}\n").expect("write");
+        let (ws, mut rx) = Workspace::new(Limits::default());
+        ws.add_root(root.clone());
+        let mut scanned = false;
+        while !scanned {
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await;
+            scanned = matches!(ev, Ok(Some(FileEvent::Scanned { .. })));
+            assert!(ev.is_ok(), "scan timed out");
+        }
+        // The watcher is installed right after the scan event; give it a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        std::fs::write(root.join("ignored.rs"), "fn hidden() {}\n").expect("write");
+        std::fs::write(root.join("b.rs"), "fn b() {}\n").expect("write");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut got_b = false;
+        while !got_b && tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(FileEvent::Changed { path, .. })) => {
+                    assert_ne!(path, root.join("ignored.rs"), "an ignored file was read");
+                    got_b = path == root.join("b.rs");
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        assert!(got_b, "no event for the new file");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
