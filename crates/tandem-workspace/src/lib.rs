@@ -130,6 +130,22 @@ pub fn read_if_allowed(path: &Path, limits: &Limits) -> Option<String> {
     if allowed { read_source(path, limits) } else { None }
 }
 
+/// Whether the workspace rules allow reading `path`, which lies under `root`: no ignore file
+/// on the way from `root` down to it excludes it or one of its directories.
+pub fn is_allowed(root: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else { return false };
+    let mut dir = root.to_path_buf();
+    for component in rel.components() {
+        let child = dir.join(component);
+        let yielded = walker(&dir).max_depth(Some(1)).build().flatten().any(|e| e.path() == child);
+        if !yielded {
+            return false;
+        }
+        dir = child;
+    }
+    true
+}
+
 /// Watches workspace folders and publishes their files as events.
 pub struct Workspace {
     limits: Limits,
@@ -314,6 +330,10 @@ mod tests {
         assert_eq!(summary.files, 1);
         assert!(read_if_allowed(&root.join("secret.rs"), &Limits::default()).is_none());
         assert!(read_if_allowed(&root.join("main.rs"), &Limits::default()).is_some());
+        assert!(is_allowed(&root, &root.join("main.rs")));
+        assert!(!is_allowed(&root, &root.join("secret.rs")));
+        assert!(!is_allowed(&root, &root.join("build/out.rs")));
+        assert!(!is_allowed(&root, &root.join("private/p.rs")));
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -1,1 +1,284 @@
-fn main() {}
+//! The `tandem` binary: a thin command line over the server and the engine.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use tandem_core::config::json_schema;
+use tandem_core::{Document, LineCol, PositionEncoding};
+use tandem_server::engine::{CompletionInput, Engine, parse_toml_layer};
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "An AI code-completion language server")]
+struct Cli {
+    /// Accepted for editors that pass it (vscode-languageclient does); stdio is the only transport.
+    #[arg(long, global = true)]
+    stdio: bool,
+    /// Write logs here instead of stderr. Filter with TANDEM_LOG (e.g. `tandem=debug`).
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Use this configuration file instead of `$XDG_CONFIG_HOME/tandem/config.toml`.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve LSP over stdio (the default).
+    Serve,
+    /// Print the completion the server would offer at PATH:LINE:COL (1-based; COL in characters).
+    Complete {
+        location: String,
+        /// Workspace root (default: the nearest ancestor with .git or tandem.toml).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Print all candidates with timing, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the context that would be sent for a completion at PATH:LINE:COL.
+    Context {
+        location: String,
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// JSON output (the only format; accepted for clarity).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration and whether the backend answers.
+    Doctor {
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the configuration.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    if let Err(e) = init_logging(cli.log_file.as_deref(), if serving { "info" } else { "warn" }) {
+        eprintln!("tandem: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tandem: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None | Some(Command::Serve) => {
+                tandem_server::run_stdio(cli.config).await;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Command::Complete { location, root, json }) => complete(&location, root, cli.config, json).await,
+            Some(Command::Context { location, root, json: _ }) => context(&location, root, cli.config),
+            Some(Command::Doctor { root }) => doctor(root, cli.config).await,
+            Some(Command::Schema) => {
+                println!("{}", serde_json::to_string_pretty(&json_schema())?);
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    // Background threads (the indexer, the watcher) must not keep the process alive.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tandem: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(log_file: Option<&Path>, default: &str) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TANDEM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// `PATH:LINE:COL`, parsed from the right so that `C:\src\a.rs:3:7` works.
+fn parse_location(location: &str) -> Result<(PathBuf, u32, u32)> {
+    let mut parts = location.rsplitn(3, ':');
+    let (Some(col), Some(line), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("expected PATH:LINE:COL, got `{location}`");
+    };
+    let line: u32 = line.parse().with_context(|| format!("LINE must be a positive number, got `{line}`"))?;
+    let col: u32 = col.parse().with_context(|| format!("COL must be a positive number, got `{col}`"))?;
+    if line == 0 || col == 0 {
+        bail!("LINE and COL are 1-based");
+    }
+    Ok((PathBuf::from(path), line - 1, col - 1))
+}
+
+fn find_root(file: &Path) -> PathBuf {
+    let start = file.parent().unwrap_or(Path::new("."));
+    start
+        .ancestors()
+        .find(|dir| dir.join(".git").exists() || dir.join("tandem.toml").is_file())
+        .unwrap_or(start)
+        .to_path_buf()
+}
+
+/// An engine configured as the server would be for `root`, with its workspace indexed.
+fn engine_for(root: &Path, config_file: Option<PathBuf>, index: bool) -> Result<(Engine, f64)> {
+    let user_path = config_file.clone().or_else(tandem_workspace::user_config_path);
+    let engine = Engine::new(tandem_core::config::WorkspaceConfig::default().index_budget_bytes);
+    if let Some(path) = user_path {
+        match tandem_workspace::read_config_file(&path) {
+            Some(text) => {
+                let text = text.with_context(|| format!("cannot read {}", path.display()))?;
+                engine.set_user_layer(Some(parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?));
+            }
+            None if config_file.is_some() => bail!("config file {} not found", path.display()),
+            None => {}
+        }
+    }
+    if let Some((path, text)) = tandem_workspace::read_workspace_config(root) {
+        let text = text.with_context(|| format!("cannot read {}", path.display()))?;
+        engine.set_workspace_layer(root, Some(parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?));
+    }
+    for message in engine.reload(Some(root)) {
+        eprintln!("{message}");
+    }
+    let started = Instant::now();
+    if index {
+        let config = engine.config(Some(root));
+        let limits = tandem_workspace::Limits {
+            max_file_bytes: config.workspace.max_file_bytes,
+            budget_bytes: config.workspace.index_budget_bytes,
+        };
+        let index = engine.index().clone();
+        tandem_workspace::scan(root, &limits, |path, text| index.upsert(&path.to_string_lossy(), &text));
+    }
+    Ok((engine, started.elapsed().as_secs_f64() * 1000.0))
+}
+
+fn input_at(location: &str, root: Option<PathBuf>) -> Result<(CompletionInput, PathBuf)> {
+    let (file, line, col) = parse_location(location)?;
+    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
+    let root = match root {
+        Some(r) => std::fs::canonicalize(&r).unwrap_or(r),
+        None => find_root(&file),
+    };
+    let language = tandem_syntax::language_id_for_path(&file.to_string_lossy());
+    let doc = Document::new(&text, 0, language);
+    let rope = doc.rope();
+    if line as usize >= rope.len_lines() {
+        bail!("{} has {} lines; line {} is past its end", file.display(), rope.len_lines(), line + 1);
+    }
+    let offset = tandem_core::document::char_offset(rope, LineCol::new(line, col), PositionEncoding::Utf32);
+    let path = file.strip_prefix(&root).unwrap_or(&file).to_string_lossy().replace('\\', "/");
+    Ok((CompletionInput { snapshot: doc.snapshot(), offset, path, root: Some(root.clone()) }, root))
+}
+
+async fn complete(location: &str, root: Option<PathBuf>, config: Option<PathBuf>, as_json: bool) -> Result<ExitCode> {
+    let (input, root) = input_at(location, root)?;
+    let (engine, index_ms) = engine_for(&root, config, true)?;
+    let output = engine.complete(&input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if as_json {
+        let value = json!({
+            "completions": output.items,
+            "timing": { "indexMs": index_ms, "backendMs": output.backend_ms, "totalMs": output.total_ms },
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if let Some(first) = output.items.first() {
+        println!("{first}");
+    } else {
+        eprintln!("tandem: no completion at {location}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn context(location: &str, root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCode> {
+    let (input, root) = input_at(location, root)?;
+    let (engine, _) = engine_for(&root, config, false)?;
+    let (request, preview) = engine.preview(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let value = json!({
+        "schema": 1,
+        "path": request.path,
+        "language": request.language,
+        "mode": request.mode,
+        "prefix": request.prefix,
+        "suffix": request.suffix,
+        "snippets": request.snippets,
+        "prompt": preview.prompt,
+        "request": preview.body,
+    });
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn doctor(root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCode> {
+    let root = match root {
+        Some(r) => r,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let (engine, _) = engine_for(&root, config, false)?;
+    let resolved = engine.config(Some(&root));
+    let b = &resolved.backend;
+    println!("configuration: ok");
+    println!("backend: {}", b.kind.as_str());
+    if let Some(url) = &b.url {
+        println!("url: {url}");
+    }
+    if let Some(model) = &b.model {
+        println!("model: {model}");
+    }
+    if let Some(var) = &b.api_key_env {
+        let state = if std::env::var_os(var).is_some() { "set" } else { "NOT SET" };
+        println!("api key: from ${var} ({state})");
+    }
+    let backend = match engine.backend(&resolved) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("backend: error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match backend.health().await {
+        Ok(line) => {
+            println!("backend answers: {line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("backend: error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_from_the_right() {
+        let (p, l, c) = parse_location(r"C:\src\a.rs:3:7").expect("valid");
+        assert_eq!((p, l, c), (PathBuf::from(r"C:\src\a.rs"), 2, 6));
+        assert!(parse_location("a.rs:0:1").is_err());
+        assert!(parse_location("a.rs:3").is_err());
+    }
+}

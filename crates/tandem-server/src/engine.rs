@@ -1,0 +1,250 @@
+//! The completion engine: configuration layers, backends, the embedded index, and the path from
+//! a snapshot and a cursor to the completions shown. It knows nothing of LSP, so the CLI
+//! (`tandem complete`, `tandem context`) runs exactly what the server runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::Value;
+use tandem_core::config::{LayerSource, resolve};
+use tandem_core::{CompletionRequest, Config, CursorWindow, Flow, PostProcessor, Snapshot};
+use tandem_models::{Backend, BackendError, EmbeddedIndex, WirePreview};
+
+/// What a completion is computed from.
+#[derive(Debug, Clone)]
+pub struct CompletionInput {
+    pub snapshot: Snapshot,
+    /// The cursor, as a character offset into the snapshot.
+    pub offset: usize,
+    /// Path for the prompt: relative to `root` when the file is inside it.
+    pub path: String,
+    pub root: Option<PathBuf>,
+}
+
+/// The completions computed for one request.
+#[derive(Debug, Clone, Default)]
+pub struct CompletionOutput {
+    /// Distinct completions, best first; empty when nothing is worth showing.
+    pub items: Vec<String>,
+    /// Time spent waiting for the backend, and in total.
+    pub backend_ms: f64,
+    pub total_ms: f64,
+}
+
+/// The configuration layers as last received.
+#[derive(Debug, Default)]
+struct Layers {
+    user: Option<Value>,
+    workspace: HashMap<PathBuf, Value>,
+    init: Option<Value>,
+    client: Option<Value>,
+}
+
+pub struct Engine {
+    index: Arc<EmbeddedIndex>,
+    layers: Mutex<Layers>,
+    /// The last valid configuration per root (`None`: documents outside every root).
+    configs: Mutex<HashMap<Option<PathBuf>, Arc<Config>>>,
+    /// One backend (and so one pooled HTTP client) per distinct backend configuration.
+    backends: Mutex<HashMap<String, Arc<dyn Backend>>>,
+}
+
+impl Engine {
+    pub fn new(index_budget_bytes: u64) -> Self {
+        Self {
+            index: Arc::new(EmbeddedIndex::new(index_budget_bytes)),
+            layers: Mutex::new(Layers::default()),
+            configs: Mutex::new(HashMap::new()),
+            backends: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn index(&self) -> &Arc<EmbeddedIndex> {
+        &self.index
+    }
+
+    pub fn set_user_layer(&self, value: Option<Value>) {
+        self.with_layers(|l| l.user = value);
+    }
+
+    pub fn set_workspace_layer(&self, root: &Path, value: Option<Value>) {
+        self.with_layers(|l| match value {
+            Some(v) => {
+                l.workspace.insert(root.to_path_buf(), v);
+            }
+            None => {
+                l.workspace.remove(root);
+            }
+        });
+    }
+
+    pub fn set_init_layer(&self, value: Option<Value>) {
+        self.with_layers(|l| l.init = value);
+    }
+
+    pub fn set_client_layer(&self, value: Option<Value>) {
+        self.with_layers(|l| l.client = value);
+    }
+
+    fn with_layers(&self, f: impl FnOnce(&mut Layers)) {
+        if let Ok(mut layers) = self.layers.lock() {
+            f(&mut layers);
+        }
+    }
+
+    /// Re-resolves the configuration for `root` (and for documents outside every root when
+    /// `root` is `None`), keeping the last valid one on error. Returns messages for the user.
+    pub fn reload(&self, root: Option<&Path>) -> Vec<String> {
+        let layers: Vec<(LayerSource, Value)> = match self.layers.lock() {
+            Ok(l) => {
+                let mut v = Vec::new();
+                if let Some(user) = &l.user {
+                    v.push((LayerSource::UserFile, user.clone()));
+                }
+                if let Some(ws) = root.and_then(|r| l.workspace.get(r)) {
+                    v.push((LayerSource::WorkspaceFile, ws.clone()));
+                }
+                if let Some(init) = &l.init {
+                    v.push((LayerSource::InitializationOptions, init.clone()));
+                }
+                if let Some(client) = &l.client {
+                    v.push((LayerSource::DidChangeConfiguration, client.clone()));
+                }
+                v
+            }
+            Err(_) => Vec::new(),
+        };
+        let resolved = resolve(&layers);
+        if let Some(config) = resolved.config
+            && let Ok(mut configs) = self.configs.lock()
+        {
+            configs.insert(root.map(Path::to_path_buf), Arc::new(config));
+        }
+        resolved.messages
+    }
+
+    /// Re-resolves every root's configuration.
+    pub fn reload_all(&self, roots: &[PathBuf]) -> Vec<String> {
+        let mut messages = self.reload(None);
+        for root in roots {
+            for m in self.reload(Some(root)) {
+                if !messages.contains(&m) {
+                    messages.push(m);
+                }
+            }
+        }
+        messages
+    }
+
+    /// The configuration in force for documents under `root`.
+    pub fn config(&self, root: Option<&Path>) -> Arc<Config> {
+        let key = root.map(Path::to_path_buf);
+        self.configs
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).or_else(|| c.get(&None)).cloned())
+            .unwrap_or_default()
+    }
+
+    /// The backend for a configuration, built once and kept for its pooled connections.
+    pub fn backend(&self, config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
+        let key = serde_json::to_string(&config.backend).unwrap_or_default();
+        if let Some(b) = self.backends.lock().ok().and_then(|b| b.get(&key).cloned()) {
+            return Ok(b);
+        }
+        let backend = tandem_models::build(&config.backend, &self.index)?;
+        if let Ok(mut backends) = self.backends.lock() {
+            backends.insert(key, backend.clone());
+        }
+        Ok(backend)
+    }
+
+    /// The cursor window and the request that a completion at `input` sends.
+    pub fn request(&self, input: &CompletionInput, config: &Config) -> (CursorWindow, CompletionRequest) {
+        let window = CursorWindow::at(&input.snapshot.rope, input.offset, &config.context);
+        let request = window.request(
+            input.path.clone(),
+            input.snapshot.language_id.clone(),
+            Vec::new(),
+            &config.backend,
+            config.completion.candidates,
+        );
+        (window, request)
+    }
+
+    /// What would be sent for `input`, for `tandem context`.
+    pub fn preview(&self, input: &CompletionInput) -> Result<(CompletionRequest, WirePreview), BackendError> {
+        let config = self.config(input.root.as_deref());
+        let backend = self.backend(&config)?;
+        let (_, request) = self.request(input, &config);
+        let preview = backend.preview(&request);
+        Ok((request, preview))
+    }
+
+    /// Computes the completions at `input`. Dropping the future cancels the backend request.
+    pub async fn complete(&self, input: &CompletionInput) -> Result<CompletionOutput, BackendError> {
+        let started = Instant::now();
+        let config = self.config(input.root.as_deref());
+        let backend = self.backend(&config)?;
+        let (window, request) = self.request(input, &config);
+        let candidates = request.candidates.max(1) as usize;
+        let mut stream = backend.stream(request).await?;
+        let mut posts: Vec<PostProcessor> = (0..candidates).map(|_| PostProcessor::new(&window)).collect();
+        let mut stopped = vec![false; candidates];
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            let i = chunk.candidate as usize;
+            if i >= candidates || stopped[i] {
+                continue;
+            }
+            if posts[i].push(&chunk.text) == Flow::Stop {
+                stopped[i] = true;
+                if stopped.iter().all(|s| *s) {
+                    break; // dropping the stream closes the connection
+                }
+            }
+        }
+        drop(stream);
+        let backend_ms = ms(started.elapsed());
+        let syntax = tandem_syntax::Language::from_language_id(&input.snapshot.language_id)
+            .or_else(|| tandem_syntax::Language::from_path(&input.path));
+        let mut items: Vec<String> = Vec::new();
+        for post in posts {
+            let Some(text) = post.finish() else { continue };
+            if items.contains(&text) {
+                continue;
+            }
+            if let Some(lang) = syntax
+                && tandem_syntax::breaks_parse(lang, tail_lines(&window.prefix, 60), &text, head_lines(&window.suffix, 30))
+            {
+                tracing::debug!(completion = %text, "dropped a completion that breaks the parse");
+                continue;
+            }
+            items.push(text);
+        }
+        Ok(CompletionOutput { items, backend_ms, total_ms: ms(started.elapsed()) })
+    }
+}
+
+/// The last `n` lines of `text` (the parse check needs the neighbourhood, not the file).
+fn tail_lines(text: &str, n: usize) -> &str {
+    let start = text.char_indices().rev().filter(|(_, c)| *c == '\n').nth(n).map_or(0, |(i, _)| i + 1);
+    &text[start..]
+}
+
+fn head_lines(text: &str, n: usize) -> &str {
+    let end = text.char_indices().filter(|(_, c)| *c == '\n').nth(n).map_or(text.len(), |(i, _)| i);
+    &text[..end]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Reads a TOML configuration file into a layer.
+pub fn parse_toml_layer(path: &Path, text: &str) -> Result<Value, String> {
+    toml::from_str::<Value>(text).map_err(|e| format!("tandem: cannot read {}: {e}", path.display()))
+}

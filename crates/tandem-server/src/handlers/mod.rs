@@ -1,0 +1,110 @@
+//! One module per LSP method. Each handler converts at the edge (`proto`) and works on
+//! Tandem's own types.
+
+pub mod completion;
+pub mod did_change;
+pub mod did_change_configuration;
+pub mod did_change_workspace_folders;
+pub mod did_close;
+pub mod did_open;
+pub mod did_save;
+pub mod initialize;
+pub mod inline_completion;
+
+use std::time::Duration;
+
+use tandem_core::document::{char_offset, line_col};
+use tandem_core::config::Trigger;
+use tower_lsp_server::gen_lsp_types::{MessageType, Position, Uri};
+
+use crate::engine::CompletionInput;
+use crate::proto::{from_proto, to_proto};
+use crate::session::Session;
+
+/// How a completion was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invocation {
+    /// The user asked: never delayed.
+    Explicit,
+    /// Typing triggered it: debounced, and skipped in `manual` mode.
+    Automatic,
+}
+
+/// Completions at a cursor, with the facts the two response shapes need.
+pub struct Completed {
+    pub items: Vec<String>,
+    /// The cursor, in the client's encoding.
+    pub cursor: Position,
+    /// Where the identifier being typed starts, and that identifier.
+    pub word_start: Position,
+    pub word: String,
+}
+
+/// The shared path of `inlineCompletion` and `completion`: `None` means show nothing.
+pub async fn complete_at(session: &Session, uri: &Uri, position: Position, how: Invocation) -> Option<Completed> {
+    // Everything up to the first `.await` sees the document exactly as of this request.
+    let Some(snapshot) = session.snapshot(uri) else {
+        tracing::warn!(uri = uri.0.as_str(), "completion asked for a document that is not open");
+        return None;
+    };
+    let enc = session.encoding();
+    let offset = char_offset(&snapshot.rope, from_proto::line_col(position), enc);
+    let file = from_proto::file_path(uri);
+    let root = file.as_deref().and_then(|f| session.root_of(f));
+    let path = match (&file, &root) {
+        (Some(f), Some(r)) => f.strip_prefix(r).unwrap_or(f).to_string_lossy().replace('\\', "/"),
+        (Some(f), None) => f.to_string_lossy().into_owned(),
+        (None, _) => uri.0.as_str().to_owned(),
+    };
+    let config = session.engine.config(root.as_deref());
+    if !config.completion.language_enabled(&snapshot.language_id) {
+        return None;
+    }
+    if how == Invocation::Automatic && config.completion.trigger == Trigger::Manual {
+        return None;
+    }
+    let word_start_idx = tandem_core::context::word_start(&snapshot.rope, offset);
+    let word = snapshot.rope.slice(word_start_idx..offset).to_string();
+    let cursor = to_proto::position(line_col(&snapshot.rope, offset, enc));
+    let word_start = to_proto::position(line_col(&snapshot.rope, word_start_idx, enc));
+    let version = snapshot.version;
+    let input = CompletionInput { snapshot, offset, path, root };
+
+    let ticket = session.begin_completion(uri);
+    let debounce = match how {
+        Invocation::Automatic => Duration::from_millis(config.completion.debounce_ms),
+        Invocation::Explicit => Duration::ZERO,
+    };
+    let work = async {
+        if !debounce.is_zero() {
+            tokio::time::sleep(debounce).await;
+        }
+        session.engine.complete(&input).await
+    };
+    let result = tokio::select! {
+        biased;
+        () = ticket.cancelled.cancelled() => {
+            tracing::debug!(uri = uri.0.as_str(), "superseded by a newer completion request");
+            None
+        }
+        r = work => Some(r),
+    };
+    session.end_completion(&ticket);
+    let output = match result? {
+        Ok(output) => {
+            session.forget_reports("tandem: backend");
+            output
+        }
+        Err(err) => {
+            session.report(MessageType::Warning, format!("tandem: {err}"));
+            return None;
+        }
+    };
+    if session.version(uri) != Some(version) {
+        tracing::debug!(uri = uri.0.as_str(), "dropped a completion for an outdated version");
+        return None;
+    }
+    tracing::debug!(items = output.items.len(), backend_ms = output.backend_ms, total_ms = output.total_ms, "completion");
+    Some(Completed { items: output.items, cursor, word_start, word })
+}
+

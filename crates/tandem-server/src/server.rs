@@ -1,0 +1,89 @@
+//! The `LanguageServer` implementation: routes each method to its handler under `handlers/`,
+//! and turns a panic inside a handler into an error response while the server lives on.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use tower_lsp_server::LanguageServer;
+use tower_lsp_server::gen_lsp_types::*;
+use tower_lsp_server::jsonrpc::{Error, Result};
+
+use crate::handlers;
+use crate::session::Session;
+
+pub struct Server {
+    pub(crate) session: Arc<Session>,
+}
+
+/// Runs a request handler; a panic answers this request with an internal error.
+async fn guard<T>(method: &'static str, fut: impl Future<Output = T>) -> Result<T> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(value) => Ok(value),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(method, "handler panicked: {what}");
+            Err(Error::internal_error())
+        }
+    }
+}
+
+/// Runs a notification handler; a panic is logged and the server goes on.
+fn guard_sync(method: &'static str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        let what = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
+        tracing::error!(method, "handler panicked: {}", what.unwrap_or_default());
+    }
+}
+
+impl LanguageServer for Server {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        guard("initialize", async { handlers::initialize::handle(&self.session, params) }).await
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        tracing::info!("shutdown");
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        guard_sync("textDocument/didOpen", || handlers::did_open::handle(&self.session, params));
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        guard_sync("textDocument/didChange", || handlers::did_change::handle(&self.session, params));
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        guard_sync("textDocument/didClose", || handlers::did_close::handle(&self.session, params));
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        guard_sync("textDocument/didSave", || handlers::did_save::handle(&self.session, params));
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        guard_sync("workspace/didChangeConfiguration", || {
+            handlers::did_change_configuration::handle(&self.session, params);
+        });
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        guard_sync("workspace/didChangeWorkspaceFolders", || {
+            handlers::did_change_workspace_folders::handle(&self.session, params);
+        });
+    }
+
+    async fn inline_completion(&self, params: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
+        guard("textDocument/inlineCompletion", handlers::inline_completion::handle(&self.session, params)).await
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        guard("textDocument/completion", handlers::completion::handle(&self.session, params)).await
+    }
+}

@@ -1,0 +1,140 @@
+//! The server's state: open documents, workspace folders, the negotiated encoding, in-flight
+//! completions, and the engine.
+//!
+//! Invariant: document changes are applied synchronously inside the notification handler, before
+//! any `.await`; completions work on a [`Snapshot`] and never hold a lock across an `.await`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use dashmap::DashMap;
+use tandem_core::{Document, PositionEncoding, Snapshot};
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::Client;
+use tower_lsp_server::gen_lsp_types::{MessageType, Uri};
+
+use crate::engine::Engine;
+
+pub struct Session {
+    pub client: Client,
+    pub engine: Arc<Engine>,
+    pub documents: DashMap<Uri, Document>,
+    encoding: OnceLock<PositionEncoding>,
+    roots: RwLock<Vec<PathBuf>>,
+    inflight: DashMap<Uri, (u64, CancellationToken)>,
+    next_ticket: AtomicU64,
+    /// Messages already shown to the user, so trouble is reported once, not per keystroke.
+    shown: Mutex<HashSet<String>>,
+    pub workspace: OnceLock<Arc<tandem_workspace::Workspace>>,
+    /// The user config file to read (`--config`), else the default location.
+    pub user_config: Option<PathBuf>,
+}
+
+/// A completion's claim on its document: a newer one for the same document cancels it.
+pub struct Ticket {
+    uri: Uri,
+    id: u64,
+    pub cancelled: CancellationToken,
+}
+
+impl Session {
+    pub fn new(client: Client, user_config: Option<PathBuf>) -> Self {
+        Self {
+            client,
+            engine: Arc::new(Engine::new(tandem_core::config::WorkspaceConfig::default().index_budget_bytes)),
+            documents: DashMap::new(),
+            encoding: OnceLock::new(),
+            roots: RwLock::new(Vec::new()),
+            inflight: DashMap::new(),
+            next_ticket: AtomicU64::new(1),
+            shown: Mutex::new(HashSet::new()),
+            workspace: OnceLock::new(),
+            user_config,
+        }
+    }
+
+    pub fn encoding(&self) -> PositionEncoding {
+        self.encoding.get().copied().unwrap_or_default()
+    }
+
+    pub fn set_encoding(&self, enc: PositionEncoding) {
+        let _ = self.encoding.set(enc);
+    }
+
+    pub fn roots(&self) -> Vec<PathBuf> {
+        self.roots.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn add_root(&self, root: PathBuf) -> bool {
+        let Ok(mut roots) = self.roots.write() else { return false };
+        if roots.contains(&root) {
+            return false;
+        }
+        roots.push(root);
+        true
+    }
+
+    pub fn remove_root(&self, root: &Path) {
+        if let Ok(mut roots) = self.roots.write() {
+            roots.retain(|r| r != root);
+        }
+    }
+
+    /// The nearest (deepest) workspace folder containing `path`.
+    pub fn root_of(&self, path: &Path) -> Option<PathBuf> {
+        self.roots
+            .read()
+            .ok()?
+            .iter()
+            .filter(|root| path.starts_with(root))
+            .max_by_key(|root| root.components().count())
+            .cloned()
+    }
+
+    pub fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
+        self.documents.get(uri).map(|d| d.snapshot())
+    }
+
+    pub fn version(&self, uri: &Uri) -> Option<i32> {
+        self.documents.get(uri).map(|d| d.version())
+    }
+
+    /// Starts a completion for `uri`, cancelling the one in flight for it.
+    pub fn begin_completion(&self, uri: &Uri) -> Ticket {
+        let id = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        if let Some((_, (_, previous))) = self.inflight.remove(uri) {
+            previous.cancel();
+        }
+        self.inflight.insert(uri.clone(), (id, token.clone()));
+        Ticket { uri: uri.clone(), id, cancelled: token }
+    }
+
+    pub fn end_completion(&self, ticket: &Ticket) {
+        self.inflight.remove_if(&ticket.uri, |_, (id, _)| *id == ticket.id);
+    }
+
+    /// Logs `message` and shows it to the user the first time it is seen.
+    pub fn report(&self, kind: MessageType, message: String) {
+        match kind {
+            MessageType::Error => tracing::error!("{message}"),
+            MessageType::Warning => tracing::warn!("{message}"),
+            _ => tracing::info!("{message}"),
+        }
+        let first = self.shown.lock().map(|mut s| s.insert(message.clone())).unwrap_or(false);
+        if first {
+            let client = self.client.clone();
+            tokio::spawn(async move { client.show_message(kind, message).await });
+        }
+    }
+
+    /// Forgets shown messages with this prefix, so that a recurrence is reported again (a
+    /// backend that recovered and failed again).
+    pub fn forget_reports(&self, prefix: &str) {
+        if let Ok(mut shown) = self.shown.lock() {
+            shown.retain(|m| !m.starts_with(prefix));
+        }
+    }
+}
