@@ -171,7 +171,10 @@ pub struct ContextConfig {
 
 impl Default for ContextConfig {
     fn default() -> Self {
-        Self { prefix_chars: 6000, suffix_chars: 2000 }
+        Self {
+            prefix_chars: 6000,
+            suffix_chars: 2000,
+        }
     }
 }
 
@@ -186,7 +189,10 @@ pub struct WorkspaceConfig {
 
 impl Default for WorkspaceConfig {
     fn default() -> Self {
-        Self { max_file_bytes: 1_000_000, index_budget_bytes: 64_000_000 }
+        Self {
+            max_file_bytes: 1_000_000,
+            index_budget_bytes: 64_000_000,
+        }
     }
 }
 
@@ -211,8 +217,15 @@ impl LayerSource {
 }
 
 /// Keys a workspace file may not set unless trusted: they decide where code and keys go.
-pub const UNTRUSTED_KEYS: &[&str] =
-    &["kind", "url", "apiKeyEnv", "headers", "caCertPath", "requestBody", "trustWorkspaceConfig"];
+pub const UNTRUSTED_KEYS: &[&str] = &[
+    "kind",
+    "url",
+    "apiKeyEnv",
+    "headers",
+    "caCertPath",
+    "requestBody",
+    "trustWorkspaceConfig",
+];
 
 /// The outcome of merging the layers.
 #[derive(Debug, Clone)]
@@ -277,7 +290,10 @@ pub fn resolve(layers: &[(LayerSource, Value)]) -> Resolved {
         }
     };
     if !unknown.is_empty() {
-        messages.push(format!("tandem: unknown configuration keys ignored: {}", unknown.join(", ")));
+        messages.push(format!(
+            "tandem: unknown configuration keys ignored: {}",
+            unknown.join(", ")
+        ));
     }
     if let Some(valid) = &config {
         let problems = validate(valid);
@@ -371,9 +387,18 @@ mod tests {
     #[test]
     fn precedence_is_lowest_first_whatever_the_order_given() {
         let r = resolve(&[
-            (LayerSource::DidChangeConfiguration, json!({"completion": {"debounceMs": 5}})),
-            (LayerSource::UserFile, json!({"completion": {"debounceMs": 1, "candidates": 3}})),
-            (LayerSource::InitializationOptions, json!({"completion": {"debounceMs": 4}})),
+            (
+                LayerSource::DidChangeConfiguration,
+                json!({"completion": {"debounceMs": 5}}),
+            ),
+            (
+                LayerSource::UserFile,
+                json!({"completion": {"debounceMs": 1, "candidates": 3}}),
+            ),
+            (
+                LayerSource::InitializationOptions,
+                json!({"completion": {"debounceMs": 4}}),
+            ),
         ]);
         let c = r.config.expect("valid");
         assert_eq!(c.completion.debounce_ms, 5);
@@ -401,7 +426,10 @@ mod tests {
     fn trusted_workspace_file_may_redirect() {
         let r = resolve(&[
             (LayerSource::UserFile, json!({"trustWorkspaceConfig": true})),
-            (LayerSource::WorkspaceFile, json!({"backend": {"kind": "openai", "url": "http://h/v1"}})),
+            (
+                LayerSource::WorkspaceFile,
+                json!({"backend": {"kind": "openai", "url": "http://h/v1"}}),
+            ),
         ]);
         let c = r.config.expect("valid");
         assert_eq!(c.backend.kind, BackendKind::Openai);
@@ -410,9 +438,16 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_key_and_keep_nothing() {
-        let r = resolve(&[(LayerSource::InitializationOptions, json!({"completion": {"debounceMs": "soon"}}))]);
+        let r = resolve(&[(
+            LayerSource::InitializationOptions,
+            json!({"completion": {"debounceMs": "soon"}}),
+        )]);
         assert!(r.config.is_none());
-        assert!(r.messages[0].contains("`completion.debounceMs`"), "{:?}", r.messages);
+        assert!(
+            r.messages[0].contains("`completion.debounceMs`"),
+            "{:?}",
+            r.messages
+        );
     }
 
     #[test]
@@ -422,7 +457,11 @@ mod tests {
             json!({"completion": {"debounceMS": 1, "candidates": 2}}),
         )]);
         assert_eq!(r.config.expect("valid").completion.candidates, 2);
-        assert!(r.messages[0].contains("completion.debounceMS"), "{:?}", r.messages);
+        assert!(
+            r.messages[0].contains("completion.debounceMS"),
+            "{:?}",
+            r.messages
+        );
     }
 
     #[test]
@@ -434,7 +473,10 @@ mod tests {
         let all = r.messages.join("\n");
         assert!(all.contains("`backend.fim`"), "{all}");
         assert!(all.contains("`backend.url`"), "{all}");
-        let r = resolve(&[(LayerSource::InitializationOptions, json!({"backend": {"kind": "gpt"}}))]);
+        let r = resolve(&[(
+            LayerSource::InitializationOptions,
+            json!({"backend": {"kind": "gpt"}}),
+        )]);
         assert!(r.config.is_none());
         assert!(r.messages[0].contains("`backend.kind`"), "{:?}", r.messages);
     }

@@ -106,7 +106,14 @@ mod tests {
         let text = text.replacen("$0", "", 1);
         let rope = Rope::from_str(&text);
         let idx = rope.byte_to_char(cursor);
-        CursorWindow::at(&rope, idx, &ContextConfig { prefix_chars: budget.0, suffix_chars: budget.1 })
+        CursorWindow::at(
+            &rope,
+            idx,
+            &ContextConfig {
+                prefix_chars: budget.0,
+                suffix_chars: budget.1,
+            },
+        )
     }
 
     #[test]

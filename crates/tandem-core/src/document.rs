@@ -57,7 +57,11 @@ pub struct Snapshot {
 
 impl Document {
     pub fn new(text: &str, version: i32, language_id: impl Into<String>) -> Self {
-        Self { rope: Rope::from_str(text), version, language_id: language_id.into() }
+        Self {
+            rope: Rope::from_str(text),
+            version,
+            language_id: language_id.into(),
+        }
     }
 
     pub fn rope(&self) -> &Rope {
@@ -143,7 +147,9 @@ pub fn line_col(rope: &Rope, char_idx: usize, enc: PositionEncoding) -> LineCol 
     let line_start = rope.line_to_char(line);
     let col = match enc {
         PositionEncoding::Utf32 => char_idx - line_start,
-        PositionEncoding::Utf16 => rope.char_to_utf16_cu(char_idx) - rope.char_to_utf16_cu(line_start),
+        PositionEncoding::Utf16 => {
+            rope.char_to_utf16_cu(char_idx) - rope.char_to_utf16_cu(line_start)
+        }
         PositionEncoding::Utf8 => rope.char_to_byte(char_idx) - rope.char_to_byte(line_start),
     };
     LineCol::new(saturate(line), saturate(col))
@@ -197,27 +203,57 @@ mod tests {
     #[test]
     fn half_a_surrogate_pair_rounds_down() {
         let rope = Rope::from_str("😀x");
-        assert_eq!(char_offset(&rope, LineCol::new(0, 1), PositionEncoding::Utf16), 0);
-        assert_eq!(char_offset(&rope, LineCol::new(0, 2), PositionEncoding::Utf16), 1);
+        assert_eq!(
+            char_offset(&rope, LineCol::new(0, 1), PositionEncoding::Utf16),
+            0
+        );
+        assert_eq!(
+            char_offset(&rope, LineCol::new(0, 2), PositionEncoding::Utf16),
+            1
+        );
     }
 
     #[test]
     fn utf8_columns_are_bytes() {
         let rope = Rope::from_str("é😀z");
-        assert_eq!(char_offset(&rope, LineCol::new(0, 6), PositionEncoding::Utf8), 2);
-        assert_eq!(line_col(&rope, 2, PositionEncoding::Utf8), LineCol::new(0, 6));
-        assert_eq!(line_col(&rope, 2, PositionEncoding::Utf32), LineCol::new(0, 2));
-        assert_eq!(line_col(&rope, 2, PositionEncoding::Utf16), LineCol::new(0, 3));
+        assert_eq!(
+            char_offset(&rope, LineCol::new(0, 6), PositionEncoding::Utf8),
+            2
+        );
+        assert_eq!(
+            line_col(&rope, 2, PositionEncoding::Utf8),
+            LineCol::new(0, 6)
+        );
+        assert_eq!(
+            line_col(&rope, 2, PositionEncoding::Utf32),
+            LineCol::new(0, 2)
+        );
+        assert_eq!(
+            line_col(&rope, 2, PositionEncoding::Utf16),
+            LineCol::new(0, 3)
+        );
     }
 
     #[test]
     fn out_of_range_positions_clamp() {
         let rope = Rope::from_str("ab\r\ncd\rxy");
         let enc = PositionEncoding::Utf16;
-        assert_eq!(char_offset(&rope, LineCol::new(0, 99), enc), 2, "end of line, before CRLF");
-        assert_eq!(char_offset(&rope, LineCol::new(1, 99), enc), 6, "before a lone CR");
+        assert_eq!(
+            char_offset(&rope, LineCol::new(0, 99), enc),
+            2,
+            "end of line, before CRLF"
+        );
+        assert_eq!(
+            char_offset(&rope, LineCol::new(1, 99), enc),
+            6,
+            "before a lone CR"
+        );
         assert_eq!(char_offset(&rope, LineCol::new(2, 1), enc), 8);
-        assert_eq!(char_offset(&rope, LineCol::new(9, 0), enc), 9, "past the last line");
+        assert_eq!(
+            char_offset(&rope, LineCol::new(9, 0), enc),
+            9,
+            "past the last line"
+        );
         assert_eq!(char_offset(&rope, LineCol::new(u32::MAX, u32::MAX), enc), 9);
     }
 
@@ -226,7 +262,13 @@ mod tests {
         let mut doc = Document::new("hello world", 1, "text");
         edit(&mut doc, (0, 11), (0, 5), "");
         assert_eq!(doc.rope().to_string(), "hello");
-        doc.apply_change(&TextChange { range: None, text: "new".into() }, PositionEncoding::Utf8);
+        doc.apply_change(
+            &TextChange {
+                range: None,
+                text: "new".into(),
+            },
+            PositionEncoding::Utf8,
+        );
         assert_eq!(doc.rope().to_string(), "new");
     }
 }

@@ -57,7 +57,11 @@ impl PostProcessor {
             }
             CompletionMode::MultiLine => self.scan_lines(),
         }
-        if self.end.is_some() { Flow::Stop } else { Flow::Continue }
+        if self.end.is_some() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
     }
 
     /// Checks the newly completed lines against the block rule.
@@ -69,7 +73,11 @@ impl PostProcessor {
             if !is_first && self.checked > 0 {
                 let line = self.text[self.checked..line_end].trim_end_matches('\r');
                 if let Some(keep) = self.block_rule(line) {
-                    self.end = Some(if keep { line_end } else { self.checked.saturating_sub(1) });
+                    self.end = Some(if keep {
+                        line_end
+                    } else {
+                        self.checked.saturating_sub(1)
+                    });
                     return;
                 }
             }
@@ -139,7 +147,11 @@ impl PostProcessor {
             }
             CompletionMode::MultiLine => remove_line_overlap(&text, &self.suffix),
         };
-        if text.trim().is_empty() { None } else { Some(text) }
+        if text.trim().is_empty() {
+            None
+        } else {
+            Some(text)
+        }
     }
 }
 
@@ -147,7 +159,11 @@ impl PostProcessor {
 /// by character (`foo(a, b)` before a `)` loses its `)`).
 pub fn remove_suffix_overlap(completion: &str, line_after: &str) -> String {
     let mut best = 0;
-    for (k, _) in line_after.char_indices().skip(1).chain([(line_after.len(), ' ')]) {
+    for (k, _) in line_after
+        .char_indices()
+        .skip(1)
+        .chain([(line_after.len(), ' ')])
+    {
         let piece = &line_after[..k];
         if k > completion.len() {
             break;
@@ -166,10 +182,18 @@ pub fn remove_line_overlap(completion: &str, suffix: &str) -> String {
     let mut after = suffix.split('\n').map(|l| l.trim_end_matches('\r'));
     // The suffix's first line is the rest of the cursor's line.
     after.next();
-    let after: Vec<&str> = after.skip_while(|l| l.trim().is_empty()).take(lines.len()).collect();
+    let after: Vec<&str> = after
+        .skip_while(|l| l.trim().is_empty())
+        .take(lines.len())
+        .collect();
     let best = (1..=after.len().min(lines.len().saturating_sub(1)))
         .rev()
-        .find(|&k| lines[lines.len() - k..].iter().zip(&after[..k]).all(|(a, b)| a.trim_end() == b.trim_end()));
+        .find(|&k| {
+            lines[lines.len() - k..]
+                .iter()
+                .zip(&after[..k])
+                .all(|(a, b)| a.trim_end() == b.trim_end())
+        });
     match best {
         Some(k) => lines[..lines.len() - k].join("\n").trim_end().to_owned(),
         None => completion.to_owned(),
@@ -208,7 +232,10 @@ mod tests {
             }
         }
         let shown = post.finish();
-        let actual = format!("stopped at chunk: {stopped_at:?}\n{}", shown.as_deref().unwrap_or("<none>"));
+        let actual = format!(
+            "stopped at chunk: {stopped_at:?}\n{}",
+            shown.as_deref().unwrap_or("<none>")
+        );
         expect.assert_eq(&actual);
     }
 
@@ -238,9 +265,13 @@ mod tests {
 
     #[test]
     fn leading_newline_in_single_line_mode_shows_nothing() {
-        check("foo($0)\n", "\nbar", expect![[r#"
+        check(
+            "foo($0)\n",
+            "\nbar",
+            expect![[r#"
             stopped at chunk: Some(0)
-            <none>"#]]);
+            <none>"#]],
+        );
     }
 
     #[test]
@@ -270,9 +301,13 @@ mod tests {
 
     #[test]
     fn overlap_with_the_suffix_is_removed() {
-        check("call($0)\n", "a, b)", expect![[r#"
+        check(
+            "call($0)\n",
+            "a, b)",
+            expect![[r#"
             stopped at chunk: None
-            a, b"#]]);
+            a, b"#]],
+        );
         check(
             "fn main() {\n    $0\n}\n",
             "run();\n}",
@@ -284,25 +319,36 @@ mod tests {
 
     #[test]
     fn whitespace_only_is_dropped() {
-        check("x = $0\n", "  \n\n  ", expect![[r#"
+        check(
+            "x = $0\n",
+            "  \n\n  ",
+            expect![[r#"
             stopped at chunk: None
-            <none>"#]]);
+            <none>"#]],
+        );
     }
 
     #[test]
     fn crlf_output_is_normalised() {
-        check("fn a() {$0\r\n}\r\n", "\r\n    b();\r\n    c();", expect![[r#"
+        check(
+            "fn a() {$0\r\n}\r\n",
+            "\r\n    b();\r\n    c();",
+            expect![[r#"
             stopped at chunk: None
 
                 b();
-                c();"#]]);
+                c();"#]],
+        );
     }
 
     #[test]
     fn overlap_helper() {
         assert_eq!(remove_suffix_overlap("foo()", ")"), "foo(");
         assert_eq!(remove_line_overlap("x\n}", "\n}\n"), "x");
-        assert_eq!(remove_line_overlap("{\n    y\n    }", "\n}\n"), "{\n    y\n    }");
+        assert_eq!(
+            remove_line_overlap("{\n    y\n    }", "\n}\n"),
+            "{\n    y\n    }"
+        );
         assert_eq!(remove_line_overlap("\n    a\n}", "\n\n}\n"), "\n    a");
         assert_eq!(remove_suffix_overlap("abc", "xyz"), "abc");
         assert_eq!(remove_suffix_overlap("é)", ")é"), "é");

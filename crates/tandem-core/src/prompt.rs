@@ -25,7 +25,13 @@ const TEMPLATES: &[FimTemplate] = &[
         prefix: "<fim_prefix>",
         suffix: "<fim_suffix>",
         middle: "<fim_middle>",
-        stop: &["<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"],
+        stop: &[
+            "<|endoftext|>",
+            "<fim_prefix>",
+            "<fim_suffix>",
+            "<fim_middle>",
+            "<file_sep>",
+        ],
     },
     FimTemplate {
         name: "codellama",
@@ -46,7 +52,14 @@ const TEMPLATES: &[FimTemplate] = &[
         prefix: "<|fim_prefix|>",
         suffix: "<|fim_suffix|>",
         middle: "<|fim_middle|>",
-        stop: &["<|endoftext|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>", "<|im_end|>"],
+        stop: &[
+            "<|endoftext|>",
+            "<|fim_prefix|>",
+            "<|fim_suffix|>",
+            "<|fim_middle|>",
+            "<|file_sep|>",
+            "<|im_end|>",
+        ],
     },
     FimTemplate {
         name: "codestral",
@@ -58,7 +71,8 @@ const TEMPLATES: &[FimTemplate] = &[
 ];
 
 impl FimTemplate {
-    pub const NAMES: &'static [&'static str] = &["starcoder", "codellama", "deepseek", "qwen", "codestral"];
+    pub const NAMES: &'static [&'static str] =
+        &["starcoder", "codellama", "deepseek", "qwen", "codestral"];
 
     pub fn by_name(name: &str) -> Option<FimTemplate> {
         let name = name.to_ascii_lowercase();
@@ -80,9 +94,15 @@ impl FimTemplate {
         let context = render_snippets(&req.snippets, &req.language);
         let prefix = format!("{context}{}", req.prefix);
         if self.name == "codestral" {
-            format!("{}{}{}{}{}", self.suffix, req.suffix, self.prefix, prefix, self.middle)
+            format!(
+                "{}{}{}{}{}",
+                self.suffix, req.suffix, self.prefix, prefix, self.middle
+            )
         } else {
-            format!("{}{}{}{}{}", self.prefix, prefix, self.suffix, req.suffix, self.middle)
+            format!(
+                "{}{}{}{}{}",
+                self.prefix, prefix, self.suffix, req.suffix, self.middle
+            )
         }
     }
 }
@@ -175,7 +195,10 @@ mod tests {
 
     #[test]
     fn aliases_resolve() {
-        assert_eq!(FimTemplate::by_name("starcoder2").map(|t| t.name), Some("starcoder"));
+        assert_eq!(
+            FimTemplate::by_name("starcoder2").map(|t| t.name),
+            Some("starcoder")
+        );
         assert!(FimTemplate::by_name("gpt").is_none());
     }
 }

@@ -163,7 +163,11 @@ impl Engine {
     }
 
     /// The cursor window and the request that a completion at `input` sends.
-    pub fn request(&self, input: &CompletionInput, config: &Config) -> (CursorWindow, CompletionRequest) {
+    pub fn request(
+        &self,
+        input: &CompletionInput,
+        config: &Config,
+    ) -> (CursorWindow, CompletionRequest) {
         let window = CursorWindow::at(&input.snapshot.rope, input.offset, &config.context);
         let request = window.request(
             input.path.clone(),
@@ -176,7 +180,10 @@ impl Engine {
     }
 
     /// What would be sent for `input`, for `tandem context`.
-    pub fn preview(&self, input: &CompletionInput) -> Result<(CompletionRequest, WirePreview), BackendError> {
+    pub fn preview(
+        &self,
+        input: &CompletionInput,
+    ) -> Result<(CompletionRequest, WirePreview), BackendError> {
         let config = self.config(input.root.as_deref());
         let backend = self.backend(&config)?;
         let (_, request) = self.request(input, &config);
@@ -185,14 +192,19 @@ impl Engine {
     }
 
     /// Computes the completions at `input`. Dropping the future cancels the backend request.
-    pub async fn complete(&self, input: &CompletionInput) -> Result<CompletionOutput, BackendError> {
+    pub async fn complete(
+        &self,
+        input: &CompletionInput,
+    ) -> Result<CompletionOutput, BackendError> {
         let started = Instant::now();
         let config = self.config(input.root.as_deref());
         let backend = self.backend(&config)?;
         let (window, request) = self.request(input, &config);
         let candidates = request.candidates.max(1) as usize;
         let mut stream = backend.stream(request).await?;
-        let mut posts: Vec<PostProcessor> = (0..candidates).map(|_| PostProcessor::new(&window)).collect();
+        let mut posts: Vec<PostProcessor> = (0..candidates)
+            .map(|_| PostProcessor::new(&window))
+            .collect();
         let mut stopped = vec![false; candidates];
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
@@ -218,25 +230,43 @@ impl Engine {
                 continue;
             }
             if let Some(lang) = syntax
-                && tandem_syntax::breaks_parse(lang, tail_lines(&window.prefix, 60), &text, head_lines(&window.suffix, 30))
+                && tandem_syntax::breaks_parse(
+                    lang,
+                    tail_lines(&window.prefix, 60),
+                    &text,
+                    head_lines(&window.suffix, 30),
+                )
             {
                 tracing::debug!(completion = %text, "dropped a completion that breaks the parse");
                 continue;
             }
             items.push(text);
         }
-        Ok(CompletionOutput { items, backend_ms, total_ms: ms(started.elapsed()) })
+        Ok(CompletionOutput {
+            items,
+            backend_ms,
+            total_ms: ms(started.elapsed()),
+        })
     }
 }
 
 /// The last `n` lines of `text` (the parse check needs the neighbourhood, not the file).
 fn tail_lines(text: &str, n: usize) -> &str {
-    let start = text.char_indices().rev().filter(|(_, c)| *c == '\n').nth(n).map_or(0, |(i, _)| i + 1);
+    let start = text
+        .char_indices()
+        .rev()
+        .filter(|(_, c)| *c == '\n')
+        .nth(n)
+        .map_or(0, |(i, _)| i + 1);
     &text[start..]
 }
 
 fn head_lines(text: &str, n: usize) -> &str {
-    let end = text.char_indices().filter(|(_, c)| *c == '\n').nth(n).map_or(text.len(), |(i, _)| i);
+    let end = text
+        .char_indices()
+        .filter(|(_, c)| *c == '\n')
+        .nth(n)
+        .map_or(text.len(), |(i, _)| i);
     &text[..end]
 }
 
@@ -246,5 +276,6 @@ fn ms(d: Duration) -> f64 {
 
 /// Reads a TOML configuration file into a layer.
 pub fn parse_toml_layer(path: &Path, text: &str) -> Result<Value, String> {
-    toml::from_str::<Value>(text).map_err(|e| format!("tandem: cannot read {}: {e}", path.display()))
+    toml::from_str::<Value>(text)
+        .map_err(|e| format!("tandem: cannot read {}: {e}", path.display()))
 }

@@ -13,12 +13,17 @@ pub mod from_proto {
 
     pub fn text_change(change: lsp::TextDocumentContentChangeEvent) -> TextChange {
         match change {
-            lsp::TextDocumentContentChangeEvent::TextDocumentContentChangePartial(p) => TextChange {
-                range: Some((line_col(p.range.start), line_col(p.range.end))),
-                text: p.text,
-            },
+            lsp::TextDocumentContentChangeEvent::TextDocumentContentChangePartial(p) => {
+                TextChange {
+                    range: Some((line_col(p.range.start), line_col(p.range.end))),
+                    text: p.text,
+                }
+            }
             lsp::TextDocumentContentChangeEvent::TextDocumentContentChangeWholeDocument(w) => {
-                TextChange { range: None, text: w.text }
+                TextChange {
+                    range: None,
+                    text: w.text,
+                }
             }
         }
     }
@@ -59,7 +64,11 @@ pub mod from_proto {
         let decoded = percent_decode(rest)?;
         // Windows: `/C:/x` is `C:/x`.
         let bytes = decoded.as_bytes();
-        if bytes.len() >= 3 && bytes[0] == b'/' && bytes[1].is_ascii_alphabetic() && bytes[2] == b':' {
+        if bytes.len() >= 3
+            && bytes[0] == b'/'
+            && bytes[1].is_ascii_alphabetic()
+            && bytes[2] == b':'
+        {
             return Some(PathBuf::from(&decoded[1..]));
         }
         Some(PathBuf::from(decoded))
@@ -88,8 +97,12 @@ pub mod from_proto {
 
         #[test]
         fn file_uris_decode() {
-            let p = |s: &str| file_path(&lsp::Uri::from(s)).map(|p| p.to_string_lossy().into_owned());
-            assert_eq!(p("file:///home/u/a%20b/%C3%A9.rs").as_deref(), Some("/home/u/a b/é.rs"));
+            let p =
+                |s: &str| file_path(&lsp::Uri::from(s)).map(|p| p.to_string_lossy().into_owned());
+            assert_eq!(
+                p("file:///home/u/a%20b/%C3%A9.rs").as_deref(),
+                Some("/home/u/a b/é.rs")
+            );
             assert_eq!(p("file://localhost/x.rs").as_deref(), Some("/x.rs"));
             assert_eq!(p("file:///c%3A/src/a.rs").as_deref(), Some("c:/src/a.rs"));
             assert_eq!(p("untitled:Untitled-1"), None);
@@ -99,9 +112,18 @@ pub mod from_proto {
         #[test]
         fn encoding_preference() {
             use lsp::PositionEncodingKind as K;
-            assert_eq!(negotiate_encoding(Some(&[K::UTF16, K::UTF8])), PositionEncoding::Utf8);
-            assert_eq!(negotiate_encoding(Some(&[K::UTF32, K::UTF16])), PositionEncoding::Utf16);
-            assert_eq!(negotiate_encoding(Some(&[K::UTF32])), PositionEncoding::Utf32);
+            assert_eq!(
+                negotiate_encoding(Some(&[K::UTF16, K::UTF8])),
+                PositionEncoding::Utf8
+            );
+            assert_eq!(
+                negotiate_encoding(Some(&[K::UTF32, K::UTF16])),
+                PositionEncoding::Utf16
+            );
+            assert_eq!(
+                negotiate_encoding(Some(&[K::UTF32])),
+                PositionEncoding::Utf32
+            );
             assert_eq!(negotiate_encoding(None), PositionEncoding::Utf16);
         }
     }
@@ -112,7 +134,10 @@ pub mod to_proto {
     use tower_lsp_server::gen_lsp_types as lsp;
 
     pub fn position(lc: LineCol) -> lsp::Position {
-        lsp::Position { line: lc.line, character: lc.col }
+        lsp::Position {
+            line: lc.line,
+            character: lc.col,
+        }
     }
 
     pub fn encoding(enc: PositionEncoding) -> lsp::PositionEncodingKind {

@@ -36,14 +36,20 @@ async fn guard<T>(method: &'static str, fut: impl Future<Output = T>) -> Result<
 /// Runs a notification handler; a panic is logged and the server goes on.
 fn guard_sync(method: &'static str, f: impl FnOnce()) {
     if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        let what = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned());
         tracing::error!(method, "handler panicked: {}", what.unwrap_or_default());
     }
 }
 
 impl LanguageServer for Server {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        guard("initialize", async { handlers::initialize::handle(&self.session, params) }).await
+        guard("initialize", async {
+            handlers::initialize::handle(&self.session, params)
+        })
+        .await
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -52,19 +58,27 @@ impl LanguageServer for Server {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        guard_sync("textDocument/didOpen", || handlers::did_open::handle(&self.session, params));
+        guard_sync("textDocument/didOpen", || {
+            handlers::did_open::handle(&self.session, params)
+        });
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        guard_sync("textDocument/didChange", || handlers::did_change::handle(&self.session, params));
+        guard_sync("textDocument/didChange", || {
+            handlers::did_change::handle(&self.session, params)
+        });
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        guard_sync("textDocument/didClose", || handlers::did_close::handle(&self.session, params));
+        guard_sync("textDocument/didClose", || {
+            handlers::did_close::handle(&self.session, params)
+        });
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
-        guard_sync("textDocument/didSave", || handlers::did_save::handle(&self.session, params));
+        guard_sync("textDocument/didSave", || {
+            handlers::did_save::handle(&self.session, params)
+        });
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
@@ -79,11 +93,22 @@ impl LanguageServer for Server {
         });
     }
 
-    async fn inline_completion(&self, params: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
-        guard("textDocument/inlineCompletion", handlers::inline_completion::handle(&self.session, params)).await
+    async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> Result<Option<InlineCompletionResponse>> {
+        guard(
+            "textDocument/inlineCompletion",
+            handlers::inline_completion::handle(&self.session, params),
+        )
+        .await
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
-        guard("textDocument/completion", handlers::completion::handle(&self.session, params)).await
+        guard(
+            "textDocument/completion",
+            handlers::completion::handle(&self.session, params),
+        )
+        .await
     }
 }

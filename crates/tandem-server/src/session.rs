@@ -43,7 +43,9 @@ impl Session {
     pub fn new(client: Client, user_config: Option<PathBuf>) -> Self {
         Self {
             client,
-            engine: Arc::new(Engine::new(tandem_core::config::WorkspaceConfig::default().index_budget_bytes)),
+            engine: Arc::new(Engine::new(
+                tandem_core::config::WorkspaceConfig::default().index_budget_bytes,
+            )),
             documents: DashMap::new(),
             encoding: OnceLock::new(),
             roots: RwLock::new(Vec::new()),
@@ -68,7 +70,9 @@ impl Session {
     }
 
     pub fn add_root(&self, root: PathBuf) -> bool {
-        let Ok(mut roots) = self.roots.write() else { return false };
+        let Ok(mut roots) = self.roots.write() else {
+            return false;
+        };
         if roots.contains(&root) {
             return false;
         }
@@ -109,11 +113,16 @@ impl Session {
             previous.cancel();
         }
         self.inflight.insert(uri.clone(), (id, token.clone()));
-        Ticket { uri: uri.clone(), id, cancelled: token }
+        Ticket {
+            uri: uri.clone(),
+            id,
+            cancelled: token,
+        }
     }
 
     pub fn end_completion(&self, ticket: &Ticket) {
-        self.inflight.remove_if(&ticket.uri, |_, (id, _)| *id == ticket.id);
+        self.inflight
+            .remove_if(&ticket.uri, |_, (id, _)| *id == ticket.id);
     }
 
     /// Logs `message` and shows it to the user the first time it is seen.
@@ -123,7 +132,11 @@ impl Session {
             MessageType::Warning => tracing::warn!("{message}"),
             _ => tracing::info!("{message}"),
         }
-        let first = self.shown.lock().map(|mut s| s.insert(message.clone())).unwrap_or(false);
+        let first = self
+            .shown
+            .lock()
+            .map(|mut s| s.insert(message.clone()))
+            .unwrap_or(false);
         if first {
             let client = self.client.clone();
             tokio::spawn(async move { client.show_message(kind, message).await });

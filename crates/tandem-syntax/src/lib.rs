@@ -103,8 +103,12 @@ pub fn error_count(language: Language, text: &str) -> Option<usize> {
 
 /// Whether inserting `completion` between `before` and `after` adds syntax errors.
 pub fn breaks_parse(language: Language, before: &str, completion: &str, after: &str) -> bool {
-    let Some(baseline) = error_count(language, &format!("{before}{after}")) else { return false };
-    let Some(with) = error_count(language, &format!("{before}{completion}{after}")) else { return false };
+    let Some(baseline) = error_count(language, &format!("{before}{after}")) else {
+        return false;
+    };
+    let Some(with) = error_count(language, &format!("{before}{completion}{after}")) else {
+        return false;
+    };
     with > baseline
 }
 
@@ -122,7 +126,10 @@ mod tests {
 
     #[test]
     fn counts_errors() {
-        assert_eq!(error_count(Language::Rust, "fn main() { let x = 1; }"), Some(0));
+        assert_eq!(
+            error_count(Language::Rust, "fn main() { let x = 1; }"),
+            Some(0)
+        );
         assert!(error_count(Language::Rust, "fn main() { let x = ; }").unwrap_or(0) > 0);
     }
 
@@ -130,7 +137,12 @@ mod tests {
     fn completion_that_breaks_the_parse_is_detected() {
         let before = "fn main() {\n    let x = ";
         let after = ";\n}\n";
-        assert!(!breaks_parse(Language::Rust, before, "compute(1, 2)", after));
+        assert!(!breaks_parse(
+            Language::Rust,
+            before,
+            "compute(1, 2)",
+            after
+        ));
         let before = "fn main() {\n    let y = 2;\n    ";
         assert!(breaks_parse(Language::Rust, before, "go(y)) {", "\n}\n"));
         assert!(!breaks_parse(Language::Rust, before, "go(y);", "\n}\n"));

@@ -26,7 +26,11 @@ pub enum FileEvent {
     /// A file was deleted or became ignored.
     Removed { path: PathBuf },
     /// The first walk of a root has finished.
-    Scanned { root: PathBuf, files: usize, bytes: u64 },
+    Scanned {
+        root: PathBuf,
+        files: usize,
+        bytes: u64,
+    },
 }
 
 /// Limits on what is read.
@@ -40,7 +44,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_file_bytes: 1_000_000, budget_bytes: 64_000_000 }
+        Self {
+            max_file_bytes: 1_000_000,
+            budget_bytes: 64_000_000,
+        }
     }
 }
 
@@ -76,11 +83,17 @@ fn read_source(path: &Path, limits: &Limits) -> Option<String> {
 
 /// Minified or machine-written files teach a model nothing about the user's code.
 fn looks_generated(path: &Path, text: &str) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     if name.ends_with(".min.js") || name.ends_with(".min.css") || name.ends_with(".map") {
         return true;
     }
-    if matches!(name, "Cargo.lock" | "package-lock.json" | "yarn.lock" | "pnpm-lock.yaml" | "poetry.lock") {
+    if matches!(
+        name,
+        "Cargo.lock" | "package-lock.json" | "yarn.lock" | "pnpm-lock.yaml" | "poetry.lock"
+    ) {
         return true;
     }
     let lines = text.lines().count().max(1);
@@ -127,17 +140,27 @@ pub fn read_if_allowed(path: &Path, limits: &Limits) -> Option<String> {
         .build()
         .flatten()
         .any(|entry| entry.path() == path);
-    if allowed { read_source(path, limits) } else { None }
+    if allowed {
+        read_source(path, limits)
+    } else {
+        None
+    }
 }
 
 /// Whether the workspace rules allow reading `path`, which lies under `root`: no ignore file
 /// on the way from `root` down to it excludes it or one of its directories.
 pub fn is_allowed(root: &Path, path: &Path) -> bool {
-    let Ok(rel) = path.strip_prefix(root) else { return false };
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
     let mut dir = root.to_path_buf();
     for component in rel.components() {
         let child = dir.join(component);
-        let yielded = walker(&dir).max_depth(Some(1)).build().flatten().any(|e| e.path() == child);
+        let yielded = walker(&dir)
+            .max_depth(Some(1))
+            .build()
+            .flatten()
+            .any(|e| e.path() == child);
         if !yielded {
             return false;
         }
@@ -161,7 +184,14 @@ struct RootWatch {
 impl Workspace {
     pub fn new(limits: Limits) -> (Arc<Self>, mpsc::UnboundedReceiver<FileEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Arc::new(Self { limits, tx, roots: Mutex::new(Vec::new()) }), rx)
+        (
+            Arc::new(Self {
+                limits,
+                tx,
+                roots: Mutex::new(Vec::new()),
+            }),
+            rx,
+        )
     }
 
     /// Starts walking and watching `root` on a background thread; events follow on the stream.
@@ -189,7 +219,10 @@ impl Workspace {
         let started = std::time::Instant::now();
         let tx = self.tx.clone();
         let summary = scan(&root, &self.limits, |path, text| {
-            let _ = tx.send(FileEvent::Changed { path, text: text.into() });
+            let _ = tx.send(FileEvent::Changed {
+                path,
+                text: text.into(),
+            });
         });
         tracing::info!(
             root = %root.display(),
@@ -206,15 +239,26 @@ impl Workspace {
                 root.display()
             );
         }
-        let _ = self.tx.send(FileEvent::Scanned { root: root.clone(), files: summary.files, bytes: summary.bytes });
+        let _ = self.tx.send(FileEvent::Scanned {
+            root: root.clone(),
+            files: summary.files,
+            bytes: summary.bytes,
+        });
         let dirs = Arc::new(Mutex::new(summary.dirs));
         let watcher = self.watch(&root, dirs);
         if let Ok(mut roots) = self.roots.lock() {
-            roots.push(RootWatch { root, _watcher: watcher });
+            roots.push(RootWatch {
+                root,
+                _watcher: watcher,
+            });
         }
     }
 
-    fn watch(&self, root: &Path, dirs: Arc<Mutex<HashSet<PathBuf>>>) -> Option<notify::RecommendedWatcher> {
+    fn watch(
+        &self,
+        root: &Path,
+        dirs: Arc<Mutex<HashSet<PathBuf>>>,
+    ) -> Option<notify::RecommendedWatcher> {
         let tx = self.tx.clone();
         let limits = self.limits;
         let handler = move |res: notify::Result<notify::Event>| {
@@ -229,12 +273,18 @@ impl Workspace {
         let mut watcher = match notify::recommended_watcher(handler) {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!("cannot watch {}: {e}; changes on disk will not be seen", root.display());
+                tracing::warn!(
+                    "cannot watch {}: {e}; changes on disk will not be seen",
+                    root.display()
+                );
                 return None;
             }
         };
         if let Err(e) = watcher.watch(root, RecursiveMode::Recursive) {
-            tracing::warn!("cannot watch {}: {e}; changes on disk will not be seen", root.display());
+            tracing::warn!(
+                "cannot watch {}: {e}; changes on disk will not be seen",
+                root.display()
+            );
             return None;
         }
         Some(watcher)
@@ -258,7 +308,10 @@ fn on_path_event(
         }
         // A new directory: walk it (its parents' ignore files apply).
         let summary = scan(path, limits, |p, text| {
-            let _ = tx.send(FileEvent::Changed { path: p, text: text.into() });
+            let _ = tx.send(FileEvent::Changed {
+                path: p,
+                text: text.into(),
+            });
         });
         known.extend(summary.dirs);
         return;
@@ -266,10 +319,15 @@ fn on_path_event(
     drop(known);
     match read_if_allowed(path, limits) {
         Some(text) => {
-            let _ = tx.send(FileEvent::Changed { path: path.to_path_buf(), text: text.into() });
+            let _ = tx.send(FileEvent::Changed {
+                path: path.to_path_buf(),
+                text: text.into(),
+            });
         }
         None => {
-            let _ = tx.send(FileEvent::Removed { path: path.to_path_buf() });
+            let _ = tx.send(FileEvent::Removed {
+                path: path.to_path_buf(),
+            });
         }
     }
 }
@@ -343,7 +401,10 @@ mod tests {
         std::fs::write(root.join("big.rs"), "x".repeat(2000)).expect("write");
         std::fs::write(root.join("app.min.js"), "var a=1;").expect("write");
         std::fs::write(root.join("ok.rs"), "fn ok() {}\n").expect("write");
-        let limits = Limits { max_file_bytes: 1000, budget_bytes: 1 << 20 };
+        let limits = Limits {
+            max_file_bytes: 1000,
+            budget_bytes: 1 << 20,
+        };
         let mut seen = Vec::new();
         scan(&root, &limits, |p, _| seen.push(p));
         assert_eq!(seen, vec![root.join("ok.rs")]);

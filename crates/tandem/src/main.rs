@@ -12,7 +12,11 @@ use tandem_core::{Document, LineCol, PositionEncoding};
 use tandem_server::engine::{CompletionInput, Engine, parse_toml_layer};
 
 #[derive(Parser)]
-#[command(name = "tandem", version, about = "An AI code-completion language server")]
+#[command(
+    name = "tandem",
+    version,
+    about = "An AI code-completion language server"
+)]
 struct Cli {
     /// Accepted for editors that pass it (vscode-languageclient does); stdio is the only transport.
     #[arg(long, global = true)]
@@ -62,11 +66,17 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, None | Some(Command::Serve));
-    if let Err(e) = init_logging(cli.log_file.as_deref(), if serving { "info" } else { "warn" }) {
+    if let Err(e) = init_logging(
+        cli.log_file.as_deref(),
+        if serving { "info" } else { "warn" },
+    ) {
         eprintln!("tandem: {e:#}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tandem: cannot start the async runtime: {e}");
@@ -79,8 +89,16 @@ fn main() -> ExitCode {
                 tandem_server::run_stdio(cli.config).await;
                 Ok(ExitCode::SUCCESS)
             }
-            Some(Command::Complete { location, root, json }) => complete(&location, root, cli.config, json).await,
-            Some(Command::Context { location, root, json: _ }) => context(&location, root, cli.config),
+            Some(Command::Complete {
+                location,
+                root,
+                json,
+            }) => complete(&location, root, cli.config, json).await,
+            Some(Command::Context {
+                location,
+                root,
+                json: _,
+            }) => context(&location, root, cli.config),
             Some(Command::Doctor { root }) => doctor(root, cli.config).await,
             Some(Command::Schema) => {
                 println!("{}", serde_json::to_string_pretty(&json_schema())?);
@@ -110,7 +128,10 @@ fn init_logging(log_file: Option<&Path>, default: &str) -> Result<()> {
                 .append(true)
                 .open(path)
                 .with_context(|| format!("cannot open the log file {}", path.display()))?;
-            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }
@@ -123,8 +144,12 @@ fn parse_location(location: &str) -> Result<(PathBuf, u32, u32)> {
     let (Some(col), Some(line), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
         bail!("expected PATH:LINE:COL, got `{location}`");
     };
-    let line: u32 = line.parse().with_context(|| format!("LINE must be a positive number, got `{line}`"))?;
-    let col: u32 = col.parse().with_context(|| format!("COL must be a positive number, got `{col}`"))?;
+    let line: u32 = line
+        .parse()
+        .with_context(|| format!("LINE must be a positive number, got `{line}`"))?;
+    let col: u32 = col
+        .parse()
+        .with_context(|| format!("COL must be a positive number, got `{col}`"))?;
     if line == 0 || col == 0 {
         bail!("LINE and COL are 1-based");
     }
@@ -142,13 +167,17 @@ fn find_root(file: &Path) -> PathBuf {
 
 /// An engine configured as the server would be for `root`, with its workspace indexed.
 fn engine_for(root: &Path, config_file: Option<PathBuf>, index: bool) -> Result<(Engine, f64)> {
-    let user_path = config_file.clone().or_else(tandem_workspace::user_config_path);
+    let user_path = config_file
+        .clone()
+        .or_else(tandem_workspace::user_config_path);
     let engine = Engine::new(tandem_core::config::WorkspaceConfig::default().index_budget_bytes);
     if let Some(path) = user_path {
         match tandem_workspace::read_config_file(&path) {
             Some(text) => {
                 let text = text.with_context(|| format!("cannot read {}", path.display()))?;
-                engine.set_user_layer(Some(parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?));
+                engine.set_user_layer(Some(
+                    parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?,
+                ));
             }
             None if config_file.is_some() => bail!("config file {} not found", path.display()),
             None => {}
@@ -156,7 +185,10 @@ fn engine_for(root: &Path, config_file: Option<PathBuf>, index: bool) -> Result<
     }
     if let Some((path, text)) = tandem_workspace::read_workspace_config(root) {
         let text = text.with_context(|| format!("cannot read {}", path.display()))?;
-        engine.set_workspace_layer(root, Some(parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?));
+        engine.set_workspace_layer(
+            root,
+            Some(parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?),
+        );
     }
     for message in engine.reload(Some(root)) {
         eprintln!("{message}");
@@ -169,14 +201,17 @@ fn engine_for(root: &Path, config_file: Option<PathBuf>, index: bool) -> Result<
             budget_bytes: config.workspace.index_budget_bytes,
         };
         let index = engine.index().clone();
-        tandem_workspace::scan(root, &limits, |path, text| index.upsert(&path.to_string_lossy(), &text));
+        tandem_workspace::scan(root, &limits, |path, text| {
+            index.upsert(&path.to_string_lossy(), &text)
+        });
     }
     Ok((engine, started.elapsed().as_secs_f64() * 1000.0))
 }
 
 fn input_at(location: &str, root: Option<PathBuf>) -> Result<(CompletionInput, PathBuf)> {
     let (file, line, col) = parse_location(location)?;
-    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let file = std::fs::canonicalize(&file).unwrap_or(file);
     let root = match root {
         Some(r) => std::fs::canonicalize(&r).unwrap_or(r),
@@ -186,17 +221,43 @@ fn input_at(location: &str, root: Option<PathBuf>) -> Result<(CompletionInput, P
     let doc = Document::new(&text, 0, language);
     let rope = doc.rope();
     if line as usize >= rope.len_lines() {
-        bail!("{} has {} lines; line {} is past its end", file.display(), rope.len_lines(), line + 1);
+        bail!(
+            "{} has {} lines; line {} is past its end",
+            file.display(),
+            rope.len_lines(),
+            line + 1
+        );
     }
-    let offset = tandem_core::document::char_offset(rope, LineCol::new(line, col), PositionEncoding::Utf32);
-    let path = file.strip_prefix(&root).unwrap_or(&file).to_string_lossy().replace('\\', "/");
-    Ok((CompletionInput { snapshot: doc.snapshot(), offset, path, root: Some(root.clone()) }, root))
+    let offset =
+        tandem_core::document::char_offset(rope, LineCol::new(line, col), PositionEncoding::Utf32);
+    let path = file
+        .strip_prefix(&root)
+        .unwrap_or(&file)
+        .to_string_lossy()
+        .replace('\\', "/");
+    Ok((
+        CompletionInput {
+            snapshot: doc.snapshot(),
+            offset,
+            path,
+            root: Some(root.clone()),
+        },
+        root,
+    ))
 }
 
-async fn complete(location: &str, root: Option<PathBuf>, config: Option<PathBuf>, as_json: bool) -> Result<ExitCode> {
+async fn complete(
+    location: &str,
+    root: Option<PathBuf>,
+    config: Option<PathBuf>,
+    as_json: bool,
+) -> Result<ExitCode> {
     let (input, root) = input_at(location, root)?;
     let (engine, index_ms) = engine_for(&root, config, true)?;
-    let output = engine.complete(&input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let output = engine
+        .complete(&input)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if as_json {
         let value = json!({
             "completions": output.items,
@@ -248,7 +309,11 @@ async fn doctor(root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCo
         println!("model: {model}");
     }
     if let Some(var) = &b.api_key_env {
-        let state = if std::env::var_os(var).is_some() { "set" } else { "NOT SET" };
+        let state = if std::env::var_os(var).is_some() {
+            "set"
+        } else {
+            "NOT SET"
+        };
         println!("api key: from ${var} ({state})");
     }
     let backend = match engine.backend(&resolved) {

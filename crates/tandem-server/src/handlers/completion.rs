@@ -14,9 +14,10 @@ pub async fn handle(session: &Session, params: CompletionParams) -> Option<Compl
     // Editors send `Invoked` both for typing and for an explicit request; only trigger
     // characters and re-queries of an incomplete list are surely automatic.
     let how = match params.context.as_ref().map(|c| c.trigger_kind) {
-        Some(CompletionTriggerKind::TriggerCharacter | CompletionTriggerKind::TriggerForIncompleteCompletions) => {
-            Invocation::Automatic
-        }
+        Some(
+            CompletionTriggerKind::TriggerCharacter
+            | CompletionTriggerKind::TriggerForIncompleteCompletions,
+        ) => Invocation::Automatic,
         _ => Invocation::Explicit,
     };
     let pos = params.text_document_position_params;
@@ -44,11 +45,24 @@ pub async fn handle(session: &Session, params: CompletionParams) -> Option<Compl
                 filter_text: Some(new_text.clone()),
                 preselect: Some(rank == 0),
                 insert_text_format: Some(InsertTextFormat::PlainText),
-                text_edit: Some(TextEdit { range: Range { start: done.word_start, end: done.cursor }, new_text }.into()),
+                text_edit: Some(
+                    TextEdit {
+                        range: Range {
+                            start: done.word_start,
+                            end: done.cursor,
+                        },
+                        new_text,
+                    }
+                    .into(),
+                ),
                 ..CompletionItem::default()
             });
         }
     }
     // Incomplete: the client asks again as the user types, so the suggestion follows the text.
-    Some(CompletionResponse::CompletionList(CompletionList { is_incomplete: true, items, ..CompletionList::default() }))
+    Some(CompletionResponse::CompletionList(CompletionList {
+        is_incomplete: true,
+        items,
+        ..CompletionList::default()
+    }))
 }

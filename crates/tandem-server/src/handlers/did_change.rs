@@ -9,9 +9,16 @@ pub fn handle(session: &Session, params: DidChangeTextDocumentParams) {
     let uri = params.text_document.text_document_identifier.uri;
     let enc = session.encoding();
     let Some(mut doc) = session.documents.get_mut(&uri) else {
-        tracing::warn!(uri = uri.0.as_str(), "ignored an edit to a document that is not open");
+        tracing::warn!(
+            uri = uri.0.as_str(),
+            "ignored an edit to a document that is not open"
+        );
         return;
     };
-    let changes: Vec<_> = params.content_changes.into_iter().map(from_proto::text_change).collect();
+    let changes: Vec<_> = params
+        .content_changes
+        .into_iter()
+        .map(from_proto::text_change)
+        .collect();
     doc.apply_changes(&changes, params.text_document.version, enc);
 }

@@ -12,10 +12,15 @@ pub fn handle(session: &Session, params: DidOpenTextDocumentParams) {
     if let Some(path) = from_proto::file_path(&doc.uri) {
         // Open documents teach the embedded model too (unless the workspace ignores them).
         if allowed_in_index(session, &path) {
-            session.engine.index().upsert(&path.to_string_lossy(), &doc.text);
+            session
+                .engine
+                .index()
+                .upsert(&path.to_string_lossy(), &doc.text);
         }
     }
-    session.documents.insert(doc.uri, Document::new(&doc.text, doc.version, language));
+    session
+        .documents
+        .insert(doc.uri, Document::new(&doc.text, doc.version, language));
 }
 
 /// Files under a workspace root are indexed only if the workspace rules allow reading them.

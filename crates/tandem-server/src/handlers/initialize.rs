@@ -8,7 +8,8 @@ use tandem_workspace::{FileEvent, Limits, Workspace};
 use tower_lsp_server::gen_lsp_types::{
     CompletionOptions, InitializeParams, InitializeResult, InlineCompletionProvider, MessageType,
     SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSync, TextDocumentSyncKind,
-    TextDocumentSyncOptions, WorkspaceFolders, WorkspaceFoldersServerCapabilities, WorkspaceOptions,
+    TextDocumentSyncOptions, WorkspaceFolders, WorkspaceFoldersServerCapabilities,
+    WorkspaceOptions,
 };
 
 use crate::engine::parse_toml_layer;
@@ -16,12 +17,18 @@ use crate::proto::{from_proto, to_proto};
 use crate::session::Session;
 
 pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeResult {
-    let offered = params.capabilities.general.as_ref().and_then(|g| g.position_encodings.as_deref());
+    let offered = params
+        .capabilities
+        .general
+        .as_ref()
+        .and_then(|g| g.position_encodings.as_deref());
     let encoding = from_proto::negotiate_encoding(offered);
     session.set_encoding(encoding);
 
     read_user_config(session);
-    session.engine.set_init_layer(params.initialization_options.filter(|v| !v.is_null()));
+    session
+        .engine
+        .set_init_layer(params.initialization_options.filter(|v| !v.is_null()));
     for message in session.engine.reload_all(&[]) {
         session.report(MessageType::Warning, message);
     }
@@ -35,10 +42,12 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
     let _ = session.workspace.set(workspace);
     feed_index(session, events);
 
-    let mut roots: Vec<PathBuf> = match params.workspace_folders_initialize_params.workspace_folders {
-        Some(WorkspaceFolders::WorkspaceFolderList(folders)) => {
-            folders.iter().filter_map(|f| from_proto::file_path(&f.uri)).collect()
-        }
+    let mut roots: Vec<PathBuf> = match params.workspace_folders_initialize_params.workspace_folders
+    {
+        Some(WorkspaceFolders::WorkspaceFolderList(folders)) => folders
+            .iter()
+            .filter_map(|f| from_proto::file_path(&f.uri))
+            .collect(),
         _ => Vec::new(),
     };
     #[allow(deprecated)]
@@ -58,7 +67,12 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
             text_document_sync: Some(TextDocumentSync::Options(TextDocumentSyncOptions {
                 open_close: Some(true),
                 change: Some(TextDocumentSyncKind::Incremental),
-                save: Some(SaveOptions { include_text: Some(false) }.into()),
+                save: Some(
+                    SaveOptions {
+                        include_text: Some(false),
+                    }
+                    .into(),
+                ),
                 ..TextDocumentSyncOptions::default()
             })),
             inline_completion_provider: Some(InlineCompletionProvider::Bool(true)),
@@ -72,7 +86,10 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
             }),
             ..ServerCapabilities::default()
         },
-        server_info: Some(ServerInfo { name: "tandem".to_owned(), version: Some(env!("CARGO_PKG_VERSION").to_owned()) }),
+        server_info: Some(ServerInfo {
+            name: "tandem".to_owned(),
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        }),
     }
 }
 
@@ -90,7 +107,10 @@ pub fn open_root(session: &Session, root: PathBuf) {
             }
         },
         Some((path, Err(e))) => {
-            session.report(MessageType::Warning, format!("tandem: cannot read {}: {e}", path.display()));
+            session.report(
+                MessageType::Warning,
+                format!("tandem: cannot read {}: {e}", path.display()),
+            );
             None
         }
         None => None,
@@ -105,7 +125,13 @@ pub fn open_root(session: &Session, root: PathBuf) {
 }
 
 fn read_user_config(session: &Session) {
-    let Some(path) = session.user_config.clone().or_else(tandem_workspace::user_config_path) else { return };
+    let Some(path) = session
+        .user_config
+        .clone()
+        .or_else(tandem_workspace::user_config_path)
+    else {
+        return;
+    };
     let layer = match tandem_workspace::read_config_file(&path) {
         Some(Ok(text)) => match parse_toml_layer(&path, &text) {
             Ok(v) => Some(v),
@@ -115,12 +141,18 @@ fn read_user_config(session: &Session) {
             }
         },
         Some(Err(e)) => {
-            session.report(MessageType::Warning, format!("tandem: cannot read {}: {e}", path.display()));
+            session.report(
+                MessageType::Warning,
+                format!("tandem: cannot read {}: {e}", path.display()),
+            );
             None
         }
         None => {
             if session.user_config.is_some() {
-                session.report(MessageType::Warning, format!("tandem: config file {} not found", path.display()));
+                session.report(
+                    MessageType::Warning,
+                    format!("tandem: config file {} not found", path.display()),
+                );
             }
             None
         }

@@ -8,7 +8,10 @@ use tower_lsp_server::gen_lsp_types::{
 use super::{Invocation, complete_at};
 use crate::session::Session;
 
-pub async fn handle(session: &Session, params: InlineCompletionParams) -> Option<InlineCompletionResponse> {
+pub async fn handle(
+    session: &Session,
+    params: InlineCompletionParams,
+) -> Option<InlineCompletionResponse> {
     let how = match params.context.trigger_kind {
         InlineCompletionTriggerKind::Automatic => Invocation::Automatic,
         _ => Invocation::Explicit,
@@ -21,12 +24,17 @@ pub async fn handle(session: &Session, params: InlineCompletionParams) -> Option
             .map(|text| InlineCompletionItem {
                 insert_text: text.into(),
                 filter_text: None,
-                range: Some(Range { start: done.cursor, end: done.cursor }),
+                range: Some(Range {
+                    start: done.cursor,
+                    end: done.cursor,
+                }),
                 command: None,
             })
             .collect(),
         None => Vec::new(),
     };
     // Always a list, never null: every request gets a real answer.
-    Some(InlineCompletionResponse::InlineCompletionList(InlineCompletionList { items }))
+    Some(InlineCompletionResponse::InlineCompletionList(
+        InlineCompletionList { items },
+    ))
 }

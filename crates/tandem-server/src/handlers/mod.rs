@@ -13,8 +13,8 @@ pub mod inline_completion;
 
 use std::time::Duration;
 
-use tandem_core::document::{char_offset, line_col};
 use tandem_core::config::Trigger;
+use tandem_core::document::{char_offset, line_col};
 use tower_lsp_server::gen_lsp_types::{MessageType, Position, Uri};
 
 use crate::engine::CompletionInput;
@@ -41,10 +41,18 @@ pub struct Completed {
 }
 
 /// The shared path of `inlineCompletion` and `completion`: `None` means show nothing.
-pub async fn complete_at(session: &Session, uri: &Uri, position: Position, how: Invocation) -> Option<Completed> {
+pub async fn complete_at(
+    session: &Session,
+    uri: &Uri,
+    position: Position,
+    how: Invocation,
+) -> Option<Completed> {
     // Everything up to the first `.await` sees the document exactly as of this request.
     let Some(snapshot) = session.snapshot(uri) else {
-        tracing::warn!(uri = uri.0.as_str(), "completion asked for a document that is not open");
+        tracing::warn!(
+            uri = uri.0.as_str(),
+            "completion asked for a document that is not open"
+        );
         return None;
     };
     let enc = session.encoding();
@@ -52,7 +60,11 @@ pub async fn complete_at(session: &Session, uri: &Uri, position: Position, how: 
     let file = from_proto::file_path(uri);
     let root = file.as_deref().and_then(|f| session.root_of(f));
     let path = match (&file, &root) {
-        (Some(f), Some(r)) => f.strip_prefix(r).unwrap_or(f).to_string_lossy().replace('\\', "/"),
+        (Some(f), Some(r)) => f
+            .strip_prefix(r)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/"),
         (Some(f), None) => f.to_string_lossy().into_owned(),
         (None, _) => uri.0.as_str().to_owned(),
     };
@@ -68,7 +80,12 @@ pub async fn complete_at(session: &Session, uri: &Uri, position: Position, how: 
     let cursor = to_proto::position(line_col(&snapshot.rope, offset, enc));
     let word_start = to_proto::position(line_col(&snapshot.rope, word_start_idx, enc));
     let version = snapshot.version;
-    let input = CompletionInput { snapshot, offset, path, root };
+    let input = CompletionInput {
+        snapshot,
+        offset,
+        path,
+        root,
+    };
 
     let ticket = session.begin_completion(uri);
     let debounce = match how {
@@ -101,10 +118,22 @@ pub async fn complete_at(session: &Session, uri: &Uri, position: Position, how: 
         }
     };
     if session.version(uri) != Some(version) {
-        tracing::debug!(uri = uri.0.as_str(), "dropped a completion for an outdated version");
+        tracing::debug!(
+            uri = uri.0.as_str(),
+            "dropped a completion for an outdated version"
+        );
         return None;
     }
-    tracing::debug!(items = output.items.len(), backend_ms = output.backend_ms, total_ms = output.total_ms, "completion");
-    Some(Completed { items: output.items, cursor, word_start, word })
+    tracing::debug!(
+        items = output.items.len(),
+        backend_ms = output.backend_ms,
+        total_ms = output.total_ms,
+        "completion"
+    );
+    Some(Completed {
+        items: output.items,
+        cursor,
+        word_start,
+        word,
+    })
 }
-
