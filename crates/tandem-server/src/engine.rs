@@ -66,27 +66,54 @@ impl Engine {
         &self.index
     }
 
-    pub fn set_user_layer(&self, value: Option<Value>) {
-        self.with_layers(|l| l.user = value);
+    /// Sets the user's config file layer. A layer that does not fit the schema on its own is
+    /// rejected (the previous one stays) and its problems are returned, so one bad layer never
+    /// blocks the others.
+    pub fn set_user_layer(&self, value: Option<Value>) -> Vec<String> {
+        self.set_layer(LayerSource::UserFile, value, |l| &mut l.user)
     }
 
-    pub fn set_workspace_layer(&self, root: &Path, value: Option<Value>) {
-        self.with_layers(|l| match value {
-            Some(v) => {
-                l.workspace.insert(root.to_path_buf(), v);
-            }
-            None => {
-                l.workspace.remove(root);
-            }
-        });
+    pub fn set_workspace_layer(&self, root: &Path, value: Option<Value>) -> Vec<String> {
+        let root = root.to_path_buf();
+        let Some(value) = value else {
+            self.with_layers(|l| {
+                l.workspace.remove(&root);
+            });
+            return Vec::new();
+        };
+        let (ok, messages) = check_layer(LayerSource::WorkspaceFile, &value);
+        if ok {
+            self.with_layers(|l| {
+                l.workspace.insert(root, value);
+            });
+        }
+        messages
     }
 
-    pub fn set_init_layer(&self, value: Option<Value>) {
-        self.with_layers(|l| l.init = value);
+    pub fn set_init_layer(&self, value: Option<Value>) -> Vec<String> {
+        self.set_layer(LayerSource::InitializationOptions, value, |l| &mut l.init)
     }
 
-    pub fn set_client_layer(&self, value: Option<Value>) {
-        self.with_layers(|l| l.client = value);
+    pub fn set_client_layer(&self, value: Option<Value>) -> Vec<String> {
+        self.set_layer(LayerSource::DidChangeConfiguration, value, |l| {
+            &mut l.client
+        })
+    }
+
+    fn set_layer(
+        &self,
+        source: LayerSource,
+        value: Option<Value>,
+        slot: impl FnOnce(&mut Layers) -> &mut Option<Value>,
+    ) -> Vec<String> {
+        let (ok, messages) = match &value {
+            Some(v) => check_layer(source, v),
+            None => (true, Vec::new()),
+        };
+        if ok {
+            self.with_layers(|l| *slot(l) = value);
+        }
+        messages
     }
 
     fn with_layers(&self, f: impl FnOnce(&mut Layers)) {
@@ -272,6 +299,15 @@ fn head_lines(text: &str, n: usize) -> &str {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Whether a layer fits the schema on its own; its messages when it does not.
+fn check_layer(source: LayerSource, value: &Value) -> (bool, Vec<String>) {
+    let resolved = resolve(&[(source, value.clone())]);
+    match resolved.config {
+        Some(_) => (true, Vec::new()),
+        None => (false, resolved.messages),
+    }
 }
 
 /// Reads a TOML configuration file into a layer.

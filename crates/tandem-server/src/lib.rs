@@ -5,6 +5,7 @@
 #![deny(clippy::print_stdout)]
 
 pub mod engine;
+mod framing;
 mod handlers;
 pub mod proto;
 mod server;
@@ -12,6 +13,7 @@ mod session;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tower_lsp_server::{LspService, Server as LspServer};
 
@@ -20,14 +22,23 @@ use tower_lsp_server::{LspService, Server as LspServer};
 /// `$/cancelRequest` included; superseded completions are answered at once besides.
 pub const CONCURRENCY: usize = 256;
 
-/// Serves LSP on stdin/stdout until `exit` or end of input.
-pub async fn run_stdio(user_config: Option<PathBuf>) {
+/// Serves LSP on stdin/stdout until `exit` or end of input. Returns whether the client asked
+/// for `shutdown` first (the exit code is 0 then, 1 otherwise, as the LSP requires).
+pub async fn run_stdio(user_config: Option<PathBuf>) -> bool {
     tandem_models::init_tls();
-    let (service, socket) = LspService::new(|client| server::Server {
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let flag = shut_down.clone();
+    let (service, socket) = LspService::new(move |client| server::Server {
         session: Arc::new(session::Session::new(client, user_config)),
+        shut_down: flag,
     });
-    LspServer::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    // stdin passes through the framing guard, so a malformed message cannot end the transport.
+    let (guarded_in, guarded_out) = tokio::io::duplex(1 << 16);
+    let guard = tokio::spawn(framing::sanitize(tokio::io::stdin(), guarded_out));
+    LspServer::new(guarded_in, tokio::io::stdout(), socket)
         .concurrency_level(CONCURRENCY)
         .serve(service)
         .await;
+    guard.abort();
+    shut_down.load(Ordering::SeqCst)
 }

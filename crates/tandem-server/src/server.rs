@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 use tower_lsp_server::LanguageServer;
@@ -15,6 +16,7 @@ use crate::session::Session;
 
 pub struct Server {
     pub(crate) session: Arc<Session>,
+    pub(crate) shut_down: Arc<AtomicBool>,
 }
 
 /// Runs a request handler; a panic answers this request with an internal error.
@@ -54,6 +56,7 @@ impl LanguageServer for Server {
 
     async fn shutdown(&self) -> Result<()> {
         tracing::info!("shutdown");
+        self.shut_down.store(true, Ordering::SeqCst);
         Ok(())
     }
 

@@ -86,8 +86,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Serve) => {
-                tandem_server::run_stdio(cli.config).await;
-                Ok(ExitCode::SUCCESS)
+                let clean = tandem_server::run_stdio(cli.config).await;
+                Ok(if clean {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
             Some(Command::Complete {
                 location,
@@ -166,18 +170,23 @@ fn find_root(file: &Path) -> PathBuf {
 }
 
 /// An engine configured as the server would be for `root`, with its workspace indexed.
-fn engine_for(root: &Path, config_file: Option<PathBuf>, index: bool) -> Result<(Engine, f64)> {
+fn engine_for(
+    root: &Path,
+    config_file: Option<PathBuf>,
+    index: bool,
+) -> Result<(Engine, f64, Vec<String>)> {
     let user_path = config_file
         .clone()
         .or_else(tandem_workspace::user_config_path);
     let engine = Engine::new(tandem_core::config::WorkspaceConfig::default().index_budget_bytes);
+    let mut messages = Vec::new();
     if let Some(path) = user_path {
         match tandem_workspace::read_config_file(&path) {
             Some(text) => {
                 let text = text.with_context(|| format!("cannot read {}", path.display()))?;
-                engine.set_user_layer(Some(
+                messages.extend(engine.set_user_layer(Some(
                     parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?,
-                ));
+                )));
             }
             None if config_file.is_some() => bail!("config file {} not found", path.display()),
             None => {}
@@ -185,12 +194,17 @@ fn engine_for(root: &Path, config_file: Option<PathBuf>, index: bool) -> Result<
     }
     if let Some((path, text)) = tandem_workspace::read_workspace_config(root) {
         let text = text.with_context(|| format!("cannot read {}", path.display()))?;
-        engine.set_workspace_layer(
+        messages.extend(engine.set_workspace_layer(
             root,
             Some(parse_toml_layer(&path, &text).map_err(anyhow::Error::msg)?),
-        );
+        ));
     }
     for message in engine.reload(Some(root)) {
+        if !messages.contains(&message) {
+            messages.push(message);
+        }
+    }
+    for message in &messages {
         eprintln!("{message}");
     }
     let started = Instant::now();
@@ -205,7 +219,7 @@ fn engine_for(root: &Path, config_file: Option<PathBuf>, index: bool) -> Result<
             index.upsert(&path.to_string_lossy(), &text)
         });
     }
-    Ok((engine, started.elapsed().as_secs_f64() * 1000.0))
+    Ok((engine, started.elapsed().as_secs_f64() * 1000.0, messages))
 }
 
 fn input_at(location: &str, root: Option<PathBuf>) -> Result<(CompletionInput, PathBuf)> {
@@ -253,7 +267,7 @@ async fn complete(
     as_json: bool,
 ) -> Result<ExitCode> {
     let (input, root) = input_at(location, root)?;
-    let (engine, index_ms) = engine_for(&root, config, true)?;
+    let (engine, index_ms, _) = engine_for(&root, config, true)?;
     let output = engine
         .complete(&input)
         .await
@@ -275,7 +289,7 @@ async fn complete(
 
 fn context(location: &str, root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCode> {
     let (input, root) = input_at(location, root)?;
-    let (engine, _) = engine_for(&root, config, false)?;
+    let (engine, _, _) = engine_for(&root, config, false)?;
     let (request, preview) = engine.preview(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
     let value = json!({
         "schema": 1,
@@ -297,10 +311,14 @@ async fn doctor(root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCo
         Some(r) => r,
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
-    let (engine, _) = engine_for(&root, config, false)?;
+    let (engine, _, messages) = engine_for(&root, config, false)?;
     let resolved = engine.config(Some(&root));
     let b = &resolved.backend;
-    println!("configuration: ok");
+    if messages.is_empty() {
+        println!("configuration: ok");
+    } else {
+        println!("configuration: {} problem(s), listed above", messages.len());
+    }
     println!("backend: {}", b.kind.as_str());
     if let Some(url) = &b.url {
         println!("url: {url}");
@@ -326,7 +344,11 @@ async fn doctor(root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCo
     match backend.health().await {
         Ok(line) => {
             println!("backend answers: {line}");
-            Ok(ExitCode::SUCCESS)
+            Ok(if messages.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Err(e) => {
             println!("backend: error: {e}");

@@ -12,7 +12,9 @@ pub fn handle(session: &Session, params: DidChangeConfigurationParams) {
         None if settings.is_null() => None,
         None => Some(settings),
     };
-    session.engine.set_client_layer(layer);
+    for message in session.engine.set_client_layer(layer) {
+        session.report(MessageType::Warning, message);
+    }
     for message in session.engine.reload_all(&session.roots()) {
         session.report(MessageType::Warning, message);
     }

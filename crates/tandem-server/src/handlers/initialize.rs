@@ -26,9 +26,12 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
     session.set_encoding(encoding);
 
     read_user_config(session);
-    session
+    for message in session
         .engine
-        .set_init_layer(params.initialization_options.filter(|v| !v.is_null()));
+        .set_init_layer(params.initialization_options.filter(|v| !v.is_null()))
+    {
+        session.report(MessageType::Warning, message);
+    }
     for message in session.engine.reload_all(&[]) {
         session.report(MessageType::Warning, message);
     }
@@ -115,7 +118,9 @@ pub fn open_root(session: &Session, root: PathBuf) {
         }
         None => None,
     };
-    session.engine.set_workspace_layer(&root, layer);
+    for message in session.engine.set_workspace_layer(&root, layer) {
+        session.report(MessageType::Warning, message);
+    }
     for message in session.engine.reload(Some(&root)) {
         session.report(MessageType::Warning, message);
     }
@@ -157,7 +162,9 @@ fn read_user_config(session: &Session) {
             None
         }
     };
-    session.engine.set_user_layer(layer);
+    for message in session.engine.set_user_layer(layer) {
+        session.report(MessageType::Warning, message);
+    }
 }
 
 /// Feeds workspace file events into the embedded index, off the async runtime.
