@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Tandem's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Config {
     /// The model backend that serves completions.
@@ -32,18 +32,6 @@ pub struct Config {
     /// (`kind`, `url`, `apiKeyEnv`, `headers`, `caCertPath`, `requestBody`). Honoured only from
     /// the user's own config file, `initializationOptions` and `didChangeConfiguration`.
     pub trust_workspace_config: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            backend: BackendConfig::default(),
-            completion: CompletionConfig::default(),
-            context: ContextConfig::default(),
-            workspace: WorkspaceConfig::default(),
-            trust_workspace_config: false,
-        }
-    }
 }
 
 /// Which kind of model server the backend talks to.
