@@ -10,6 +10,7 @@ use tandem_core::{BackendConfig, CompletionRequest};
 use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
 mod model;
+mod tokens;
 
 pub use model::{EmbeddedIndex, IndexStats};
 
