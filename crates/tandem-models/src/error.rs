@@ -9,7 +9,11 @@ pub enum BackendError {
     /// No connection could be made.
     Unreachable { backend: String, detail: String },
     /// The server answered with an HTTP error.
-    Status { backend: String, status: u16, body: String },
+    Status {
+        backend: String,
+        status: u16,
+        body: String,
+    },
     /// No answer in time.
     Timeout { backend: String, after_ms: u64 },
     /// The server answered something we could not read.
@@ -38,10 +42,16 @@ impl fmt::Display for BackendError {
                 "backend {backend} could not be reached ({detail}); is the model server running \
                  and is `backend.url` right?"
             ),
-            BackendError::Status { backend, status, body } => {
+            BackendError::Status {
+                backend,
+                status,
+                body,
+            } => {
                 let hint = match status {
                     401 | 403 => "; check the API key (`backend.apiKeyEnv`) and its permissions",
-                    404 => "; check `backend.url` (OpenAI-compatible URLs end in /v1) and `backend.model`",
+                    404 => {
+                        "; check `backend.url` (OpenAI-compatible URLs end in /v1) and `backend.model`"
+                    }
                     429 => "; the server is rate-limiting requests",
                     _ => "",
                 };
@@ -56,7 +66,10 @@ impl fmt::Display for BackendError {
                 "backend {backend} did not answer within {after_ms} ms (`backend.timeoutMs`)"
             ),
             BackendError::Protocol { backend, detail } => {
-                write!(f, "backend {backend} sent an answer Tandem could not read: {detail}")
+                write!(
+                    f,
+                    "backend {backend} sent an answer Tandem could not read: {detail}"
+                )
             }
         }
     }

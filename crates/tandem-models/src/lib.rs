@@ -61,14 +61,20 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Starts a completion. The future resolves once the server has answered (or failed); the
     /// stream then yields generated text as it arrives.
-    fn stream(&self, req: CompletionRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>>;
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>>;
 
     /// Checks that the backend answers, for `tandem doctor`: a one-line description on success.
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>>;
 }
 
 /// Builds the backend a configuration names. The embedded backend shares `index`.
-pub fn build(config: &BackendConfig, index: &Arc<EmbeddedIndex>) -> Result<Arc<dyn Backend>, BackendError> {
+pub fn build(
+    config: &BackendConfig,
+    index: &Arc<EmbeddedIndex>,
+) -> Result<Arc<dyn Backend>, BackendError> {
     Ok(match config.kind {
         BackendKind::Embedded => Arc::new(EmbeddedBackend::new(index.clone(), config)),
         BackendKind::Openai => Arc::new(openai::OpenAiBackend::new(config)?),

@@ -29,7 +29,12 @@ pub struct OpenAiBackend {
 
 impl OpenAiBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = config.url.as_deref().unwrap_or(DEFAULT_URL).trim_end_matches('/').to_owned();
+        let url = config
+            .url
+            .as_deref()
+            .unwrap_or(DEFAULT_URL)
+            .trim_end_matches('/')
+            .to_owned();
         let template = match &config.fim {
             Some(name) => FimTemplate::by_name(name).ok_or_else(|| {
                 BackendError::Config(format!(
@@ -84,7 +89,10 @@ impl OpenAiBackend {
 }
 
 /// One pooled client per backend, with its own certificates, headers and proxy settings.
-pub(crate) fn http_client(config: &BackendConfig, url: &str) -> Result<reqwest::Client, BackendError> {
+pub(crate) fn http_client(
+    config: &BackendConfig,
+    url: &str,
+) -> Result<reqwest::Client, BackendError> {
     crate::init_tls();
     let mut headers = HeaderMap::new();
     if let Some(var) = &config.api_key_env {
@@ -94,16 +102,25 @@ pub(crate) fn http_client(config: &BackendConfig, url: &str) -> Result<reqwest::
                  (local servers need no key: remove `apiKeyEnv`)"
             ))
         })?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
-            .map_err(|_| BackendError::Config(format!("the API key in `{var}` is not a valid header value")))?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| {
+            BackendError::Config(format!(
+                "the API key in `{var}` is not a valid header value"
+            ))
+        })?;
         value.set_sensitive(true);
         headers.insert(AUTHORIZATION, value);
     }
     for (name, value) in &config.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| BackendError::Config(format!("`backend.headers`: `{name}` is not a valid header name")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| BackendError::Config(format!("`backend.headers.{name}` is not a valid header value")))?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            BackendError::Config(format!(
+                "`backend.headers`: `{name}` is not a valid header name"
+            ))
+        })?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            BackendError::Config(format!(
+                "`backend.headers.{name}` is not a valid header value"
+            ))
+        })?;
         headers.insert(name, value);
     }
     let mut builder = reqwest::Client::builder()
@@ -112,17 +129,22 @@ pub(crate) fn http_client(config: &BackendConfig, url: &str) -> Result<reqwest::
         .tcp_nodelay(true)
         .user_agent(concat!("tandem/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &config.ca_cert_path {
-        let pem = std::fs::read(path)
-            .map_err(|e| BackendError::Config(format!("`backend.caCertPath`: cannot read {path}: {e}")))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| BackendError::Config(format!("`backend.caCertPath`: {path} is not PEM: {e}")))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            BackendError::Config(format!("`backend.caCertPath`: cannot read {path}: {e}"))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            BackendError::Config(format!("`backend.caCertPath`: {path} is not PEM: {e}"))
+        })?;
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder
-        .build()
-        .map_err(|e| BackendError::Config(format!("cannot create an HTTP client for {url}: {}", error_chain(&e))))
+    builder.build().map_err(|e| {
+        BackendError::Config(format!(
+            "cannot create an HTTP client for {url}: {}",
+            error_chain(&e)
+        ))
+    })
 }
 
 /// An error with its sources, which is where reqwest says what actually went wrong.
@@ -146,14 +168,24 @@ impl Backend for OpenAiBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { fim: true, chat: false, candidates: true }
+        Capabilities {
+            fim: true,
+            chat: false,
+            candidates: true,
+        }
     }
 
     fn preview(&self, req: &CompletionRequest) -> WirePreview {
-        WirePreview { prompt: Some(self.template.render(req)), body: Some(self.body(req)) }
+        WirePreview {
+            prompt: Some(self.template.render(req)),
+            body: Some(self.body(req)),
+        }
     }
 
-    fn stream(&self, req: CompletionRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
         let body = self.body(&req);
         let request = self
             .client
@@ -167,11 +199,20 @@ impl Backend for OpenAiBackend {
             let this_backend = backend.clone();
             move |err: reqwest::Error| {
                 if err.is_timeout() {
-                    BackendError::Timeout { backend: this_backend.clone(), after_ms: timeout_ms }
+                    BackendError::Timeout {
+                        backend: this_backend.clone(),
+                        after_ms: timeout_ms,
+                    }
                 } else if err.is_connect() || err.is_request() {
-                    BackendError::Unreachable { backend: this_backend.clone(), detail: error_chain(&err) }
+                    BackendError::Unreachable {
+                        backend: this_backend.clone(),
+                        detail: error_chain(&err),
+                    }
                 } else {
-                    BackendError::Protocol { backend: this_backend.clone(), detail: error_chain(&err) }
+                    BackendError::Protocol {
+                        backend: this_backend.clone(),
+                        detail: error_chain(&err),
+                    }
                 }
             }
         };
@@ -180,7 +221,11 @@ impl Backend for OpenAiBackend {
             let status = response.status();
             if !status.is_success() {
                 let text = response.text().await.unwrap_or_default();
-                return Err(BackendError::Status { backend, status: status.as_u16(), body: excerpt(&text) });
+                return Err(BackendError::Status {
+                    backend,
+                    status: status.as_u16(),
+                    body: excerpt(&text),
+                });
             }
             let is_json = response
                 .headers()
@@ -191,7 +236,9 @@ impl Backend for OpenAiBackend {
                 // The server ignored `stream: true` and answered in one piece.
                 let value: Value = response.json().await.map_err(&send_error)?;
                 let chunks = parse_event(&value, &backend)?;
-                return Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream);
+                return Ok(
+                    Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream
+                );
             }
             let state = StreamState {
                 bytes: Box::pin(response.bytes_stream()),
@@ -207,34 +254,53 @@ impl Backend for OpenAiBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self.client.get(format!("{}/models", self.url)).timeout(self.timeout);
+        let request = self
+            .client
+            .get(format!("{}/models", self.url))
+            .timeout(self.timeout);
         let backend = self.describe_at();
         let model = self.model.clone();
         let url = self.url.clone();
         async move {
-            let response = request.send().await.map_err(|e| BackendError::Unreachable {
-                backend: backend.clone(),
-                detail: error_chain(&e),
-            })?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| BackendError::Unreachable {
+                    backend: backend.clone(),
+                    detail: error_chain(&e),
+                })?;
             let status = response.status();
             if !status.is_success() {
                 let text = response.text().await.unwrap_or_default();
-                return Err(BackendError::Status { backend, status: status.as_u16(), body: excerpt(&text) });
+                return Err(BackendError::Status {
+                    backend,
+                    status: status.as_u16(),
+                    body: excerpt(&text),
+                });
             }
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| BackendError::Protocol { backend: backend.clone(), detail: error_chain(&e) })?;
+            let value: Value = response.json().await.map_err(|e| BackendError::Protocol {
+                backend: backend.clone(),
+                detail: error_chain(&e),
+            })?;
             let ids: Vec<&str> = value["data"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|m| m["id"].as_str()).collect())
                 .unwrap_or_default();
-            let mut line = format!("{url} answers; models: {}", if ids.is_empty() { "none listed".to_owned() } else { ids.join(", ") });
+            let mut line = format!(
+                "{url} answers; models: {}",
+                if ids.is_empty() {
+                    "none listed".to_owned()
+                } else {
+                    ids.join(", ")
+                }
+            );
             if let Some(model) = model
                 && !ids.is_empty()
                 && !ids.contains(&model.as_str())
             {
-                line.push_str(&format!("; warning: `backend.model` `{model}` is not among them"));
+                line.push_str(&format!(
+                    "; warning: `backend.model` `{model}` is not among them"
+                ));
             }
             Ok(line)
         }
@@ -242,7 +308,8 @@ impl Backend for OpenAiBackend {
     }
 }
 
-type ByteStream = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+type ByteStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 
 struct StreamState {
     bytes: ByteStream,
@@ -279,7 +346,10 @@ async fn next_chunk(mut s: StreamState) -> Option<(Result<Chunk, BackendError>, 
                 break;
             }
             let parsed = serde_json::from_str::<Value>(&data)
-                .map_err(|e| BackendError::Protocol { backend: s.backend.clone(), detail: format!("bad event `{}`: {e}", excerpt(&data)) })
+                .map_err(|e| BackendError::Protocol {
+                    backend: s.backend.clone(),
+                    detail: format!("bad event `{}`: {e}", excerpt(&data)),
+                })
                 .and_then(|v| parse_event(&v, &s.backend));
             match parsed {
                 Ok(chunks) => s.pending.extend(chunks),
@@ -295,8 +365,15 @@ async fn next_chunk(mut s: StreamState) -> Option<(Result<Chunk, BackendError>, 
 /// The text pieces of one completion event (streamed or not).
 fn parse_event(value: &Value, backend: &str) -> Result<Vec<Chunk>, BackendError> {
     if let Some(error) = value.get("error") {
-        let message = error.get("message").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| error.to_string());
-        return Err(BackendError::Protocol { backend: backend.to_owned(), detail: format!("the server reported: {}", excerpt(&message)) });
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.to_string());
+        return Err(BackendError::Protocol {
+            backend: backend.to_owned(),
+            detail: format!("the server reported: {}", excerpt(&message)),
+        });
     }
     let Some(choices) = value.get("choices").and_then(Value::as_array) else {
         return Err(BackendError::Protocol {
@@ -309,8 +386,14 @@ fn parse_event(value: &Value, backend: &str) -> Result<Vec<Chunk>, BackendError>
         .enumerate()
         .filter_map(|(i, choice)| {
             let text = choice.get("text").and_then(Value::as_str)?;
-            let candidate = choice.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
-            (!text.is_empty()).then(|| Chunk { candidate: u32::try_from(candidate).unwrap_or(0), text: text.to_owned() })
+            let candidate = choice
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(i as u64);
+            (!text.is_empty()).then(|| Chunk {
+                candidate: u32::try_from(candidate).unwrap_or(0),
+                text: text.to_owned(),
+            })
         })
         .collect())
 }
@@ -330,8 +413,15 @@ mod tests {
     #[test]
     fn events_parse_into_chunks_per_candidate() {
         let v = json!({"choices": [{"text": "a", "index": 1}, {"text": "", "index": 0}]});
-        assert_eq!(parse_event(&v, "b").expect("ok"), vec![Chunk { candidate: 1, text: "a".into() }]);
-        let err = parse_event(&json!({"error": {"message": "model not loaded"}}), "b").expect_err("error");
+        assert_eq!(
+            parse_event(&v, "b").expect("ok"),
+            vec![Chunk {
+                candidate: 1,
+                text: "a".into()
+            }]
+        );
+        let err = parse_event(&json!({"error": {"message": "model not loaded"}}), "b")
+            .expect_err("error");
         assert!(err.to_string().contains("model not loaded"));
     }
 
@@ -363,7 +453,12 @@ mod tests {
         assert_eq!(body["top_k"], 5);
         assert_eq!(body["temperature"], 0.0);
         assert_eq!(body["max_tokens"], 16);
-        assert!(body["stop"].as_array().expect("array").contains(&json!("\n\n")));
+        assert!(
+            body["stop"]
+                .as_array()
+                .expect("array")
+                .contains(&json!("\n\n"))
+        );
     }
 
     #[test]

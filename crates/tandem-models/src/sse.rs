@@ -25,7 +25,8 @@ impl SseDecoder {
                     self.data.clear();
                 }
             } else if let Some(value) = line.strip_prefix("data:") {
-                self.data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
+                self.data
+                    .push(value.strip_prefix(' ').unwrap_or(value).to_owned());
             }
             // Comments (`:`), `event:`, `id:` and `retry:` carry nothing we use.
         }
@@ -48,7 +49,10 @@ mod tests {
         let mut d = SseDecoder::default();
         assert!(d.push(b"data: {\"a\"").is_empty());
         assert!(d.push(b":1}\r").is_empty());
-        assert_eq!(d.push(b"\n\r\ndata: [DONE]\n\n"), vec!["{\"a\":1}", "[DONE]"]);
+        assert_eq!(
+            d.push(b"\n\r\ndata: [DONE]\n\n"),
+            vec!["{\"a\":1}", "[DONE]"]
+        );
     }
 
     #[test]

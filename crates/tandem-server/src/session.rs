@@ -97,6 +97,15 @@ impl Session {
             .cloned()
     }
 
+    /// Where a document lives: its workspace folder, and its key (the path relative to that
+    /// folder, which the indexes and the prompt use). `None` for documents that are not files.
+    pub fn locate(&self, uri: &Uri) -> Option<(Option<PathBuf>, PathBuf, String)> {
+        let file = crate::proto::from_proto::file_path(uri)?;
+        let root = self.root_of(&file);
+        let key = tandem_workspace::file_key(root.as_deref(), &file);
+        Some((root, file, key))
+    }
+
     pub fn snapshot(&self, uri: &Uri) -> Option<Snapshot> {
         self.documents.get(uri).map(|d| d.snapshot())
     }

@@ -21,10 +21,14 @@ pub const IGNORE_FILE: &str = ".tandemignore";
 /// What happened to a workspace file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileEvent {
-    /// A file was found or changed; its full text.
-    Changed { path: PathBuf, text: Arc<str> },
-    /// A file was deleted or became ignored.
-    Removed { path: PathBuf },
+    /// A file was found or changed under `root`; its full text.
+    Changed {
+        root: Arc<Path>,
+        path: PathBuf,
+        text: Arc<str>,
+    },
+    /// A file under `root` was deleted or became ignored.
+    Removed { root: Arc<Path>, path: PathBuf },
     /// The first walk of a root has finished.
     Scanned {
         root: PathBuf,
@@ -218,8 +222,10 @@ impl Workspace {
     fn scan_and_watch(self: Arc<Self>, root: PathBuf) {
         let started = std::time::Instant::now();
         let tx = self.tx.clone();
+        let shared_root: Arc<Path> = Arc::from(root.as_path());
         let summary = scan(&root, &self.limits, |path, text| {
             let _ = tx.send(FileEvent::Changed {
+                root: shared_root.clone(),
                 path,
                 text: text.into(),
             });
@@ -261,13 +267,14 @@ impl Workspace {
     ) -> Option<notify::RecommendedWatcher> {
         let tx = self.tx.clone();
         let limits = self.limits;
+        let root_arc: Arc<Path> = Arc::from(root);
         let handler = move |res: notify::Result<notify::Event>| {
             let Ok(event) = res else { return };
             if matches!(event.kind, EventKind::Access(_)) {
                 return;
             }
             for path in event.paths {
-                on_path_event(&path, &limits, &dirs, &tx);
+                on_path_event(&root_arc, &path, &limits, &dirs, &tx);
             }
         };
         let mut watcher = match notify::recommended_watcher(handler) {
@@ -292,6 +299,7 @@ impl Workspace {
 }
 
 fn on_path_event(
+    root: &Arc<Path>,
     path: &Path,
     limits: &Limits,
     dirs: &Mutex<HashSet<PathBuf>>,
@@ -309,6 +317,7 @@ fn on_path_event(
         // A new directory: walk it (its parents' ignore files apply).
         let summary = scan(path, limits, |p, text| {
             let _ = tx.send(FileEvent::Changed {
+                root: root.clone(),
                 path: p,
                 text: text.into(),
             });
@@ -320,15 +329,26 @@ fn on_path_event(
     match read_if_allowed(path, limits) {
         Some(text) => {
             let _ = tx.send(FileEvent::Changed {
+                root: root.clone(),
                 path: path.to_path_buf(),
                 text: text.into(),
             });
         }
         None => {
             let _ = tx.send(FileEvent::Removed {
+                root: root.clone(),
                 path: path.to_path_buf(),
             });
         }
+    }
+}
+
+/// The key a file is known by in the indexes, and the path shown to models: relative to its
+/// workspace root with `/` separators (absolute for files outside every root).
+pub fn file_key(root: Option<&Path>, path: &Path) -> String {
+    match root.and_then(|r| path.strip_prefix(r).ok()) {
+        Some(rel) => rel.to_string_lossy().replace('\\', "/"),
+        None => path.to_string_lossy().into_owned(),
     }
 }
 

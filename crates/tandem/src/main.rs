@@ -216,7 +216,7 @@ fn engine_for(
         };
         let index = engine.index().clone();
         tandem_workspace::scan(root, &limits, |path, text| {
-            index.upsert(&path.to_string_lossy(), &text)
+            index.upsert(&tandem_workspace::file_key(Some(root), &path), &text);
         });
     }
     Ok((engine, started.elapsed().as_secs_f64() * 1000.0, messages))
@@ -244,11 +244,7 @@ fn input_at(location: &str, root: Option<PathBuf>) -> Result<(CompletionInput, P
     }
     let offset =
         tandem_core::document::char_offset(rope, LineCol::new(line, col), PositionEncoding::Utf32);
-    let path = file
-        .strip_prefix(&root)
-        .unwrap_or(&file)
-        .to_string_lossy()
-        .replace('\\', "/");
+    let path = tandem_workspace::file_key(Some(&root), &file);
     Ok((
         CompletionInput {
             snapshot: doc.snapshot(),

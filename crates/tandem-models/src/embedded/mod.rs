@@ -22,7 +22,10 @@ pub struct EmbeddedBackend {
 
 impl EmbeddedBackend {
     pub fn new(index: Arc<EmbeddedIndex>, config: &BackendConfig) -> Self {
-        Self { index, max_tokens: config.max_tokens }
+        Self {
+            index,
+            max_tokens: config.max_tokens,
+        }
     }
 }
 
@@ -32,20 +35,32 @@ impl Backend for EmbeddedBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { fim: true, chat: false, candidates: false }
+        Capabilities {
+            fim: true,
+            chat: false,
+            candidates: false,
+        }
     }
 
     fn preview(&self, _req: &CompletionRequest) -> WirePreview {
-        WirePreview { prompt: None, body: None }
+        WirePreview {
+            prompt: None,
+            body: None,
+        }
     }
 
-    fn stream(&self, mut req: CompletionRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+    fn stream(
+        &self,
+        mut req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
         req.max_tokens = req.max_tokens.min(self.max_tokens.max(1));
         let index = self.index.clone();
         async move {
             let text = index.complete(&req);
-            let chunks: Vec<Result<Chunk, BackendError>> =
-                text.into_iter().map(|text| Ok(Chunk { candidate: 0, text })).collect();
+            let chunks: Vec<Result<Chunk, BackendError>> = text
+                .into_iter()
+                .map(|text| Ok(Chunk { candidate: 0, text }))
+                .collect();
             Ok(Box::pin(futures::stream::iter(chunks)) as ChunkStream)
         }
         .boxed()

@@ -9,14 +9,11 @@ use crate::session::Session;
 pub fn handle(session: &Session, params: DidOpenTextDocumentParams) {
     let doc = params.text_document;
     let language = from_proto::language_id(&doc.language_id);
-    if let Some(path) = from_proto::file_path(&doc.uri) {
-        // Open documents teach the embedded model too (unless the workspace ignores them).
-        if allowed_in_index(session, &path) {
-            session
-                .engine
-                .index()
-                .upsert(&path.to_string_lossy(), &doc.text);
-        }
+    // Open documents teach the embedded model too (unless the workspace ignores them).
+    if let Some((root, file, key)) = session.locate(&doc.uri)
+        && allowed_in_index(root.as_deref(), &file)
+    {
+        session.engine.index().upsert(&key, &doc.text);
     }
     session
         .documents
@@ -24,9 +21,9 @@ pub fn handle(session: &Session, params: DidOpenTextDocumentParams) {
 }
 
 /// Files under a workspace root are indexed only if the workspace rules allow reading them.
-pub(crate) fn allowed_in_index(session: &Session, path: &std::path::Path) -> bool {
-    match session.root_of(path) {
-        Some(root) => tandem_workspace::is_allowed(&root, path),
+pub(crate) fn allowed_in_index(root: Option<&std::path::Path>, path: &std::path::Path) -> bool {
+    match root {
+        Some(root) => tandem_workspace::is_allowed(root, path),
         None => true,
     }
 }

@@ -173,8 +173,12 @@ fn feed_index(session: &Session, mut events: tokio::sync::mpsc::UnboundedReceive
     let spawned = std::thread::Builder::new().name("tandem-index".into()).spawn(move || {
         while let Some(event) = events.blocking_recv() {
             match event {
-                FileEvent::Changed { path, text } => index.upsert(&path.to_string_lossy(), &text),
-                FileEvent::Removed { path } => index.remove(&path.to_string_lossy()),
+                FileEvent::Changed { root, path, text } => {
+                    index.upsert(&tandem_workspace::file_key(Some(&root), &path), &text);
+                }
+                FileEvent::Removed { root, path } => {
+                    index.remove(&tandem_workspace::file_key(Some(&root), &path));
+                }
                 FileEvent::Scanned { root, files, bytes } => {
                     let stats = index.stats();
                     tracing::info!(root = %root.display(), files, bytes, index_bytes = stats.bytes, "embedded index ready");

@@ -57,16 +57,9 @@ pub async fn complete_at(
     };
     let enc = session.encoding();
     let offset = char_offset(&snapshot.rope, from_proto::line_col(position), enc);
-    let file = from_proto::file_path(uri);
-    let root = file.as_deref().and_then(|f| session.root_of(f));
-    let path = match (&file, &root) {
-        (Some(f), Some(r)) => f
-            .strip_prefix(r)
-            .unwrap_or(f)
-            .to_string_lossy()
-            .replace('\\', "/"),
-        (Some(f), None) => f.to_string_lossy().into_owned(),
-        (None, _) => uri.0.as_str().to_owned(),
+    let (root, path) = match session.locate(uri) {
+        Some((root, _, key)) => (root, key),
+        None => (None, uri.0.clone()),
     };
     let config = session.engine.config(root.as_deref());
     if !config.completion.language_enabled(&snapshot.language_id) {
