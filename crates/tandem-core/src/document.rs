@@ -98,7 +98,12 @@ impl Document {
             None => self.rope = Rope::from_str(&change.text),
             Some((start, end)) => {
                 let a = char_offset(&self.rope, start, enc);
-                let b = char_offset(&self.rope, end, enc);
+                // Most edits are insertions: an empty range needs one conversion, not two.
+                let b = if end == start {
+                    a
+                } else {
+                    char_offset(&self.rope, end, enc)
+                };
                 let (a, b) = if a <= b { (a, b) } else { (b, a) };
                 if a != b {
                     self.rope.remove(a..b);

@@ -72,11 +72,27 @@ pub fn language_id_for_path(path: &str) -> &'static str {
     }
 }
 
+thread_local! {
+    /// One parser per thread and language, reused: creating one per check costs more than
+    /// parsing the small windows the checks use.
+    static PARSERS: std::cell::RefCell<Vec<(Language, Parser)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// How many syntax errors (error and missing nodes) `text` has; `None` if it could not be parsed.
 pub fn error_count(language: Language, text: &str) -> Option<usize> {
-    let mut parser = Parser::new();
-    parser.set_language(&language.grammar()).ok()?;
-    let tree = parser.parse(text, None)?;
+    let tree = PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let index = match parsers.iter().position(|(l, _)| *l == language) {
+            Some(i) => i,
+            None => {
+                let mut parser = Parser::new();
+                parser.set_language(&language.grammar()).ok()?;
+                parsers.push((language, parser));
+                parsers.len() - 1
+            }
+        };
+        parsers[index].1.parse(text, None)
+    })?;
     let mut count = 0;
     let mut cursor = tree.walk();
     let mut visited_children = false;
@@ -103,6 +119,13 @@ pub fn error_count(language: Language, text: &str) -> Option<usize> {
 
 /// Whether inserting `completion` between `before` and `after` adds syntax errors.
 pub fn breaks_parse(language: Language, before: &str, completion: &str, after: &str) -> bool {
+    // Without brackets, quotes or block punctuation a completion cannot unbalance anything the
+    // parser would report; skip the two parses.
+    if !completion.contains([
+        '(', ')', '[', ']', '{', '}', '"', '\'', '`', ':', ';', '#', '/',
+    ]) {
+        return false;
+    }
     let Some(baseline) = error_count(language, &format!("{before}{after}")) else {
         return false;
     };

@@ -1,4 +1,8 @@
 //! The `tandem` binary: a thin command line over the server and the engine.
+//!
+//! The subcommands other than `serve` print their results on stdout; `serve` never prints (stdout
+//! is the protocol there), which `#![deny(clippy::print_stdout)]` in tandem-server guards.
+#![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
