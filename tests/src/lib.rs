@@ -951,6 +951,38 @@ pub enum Behavior {
     Status(u16, String),
     /// Answers bytes that are not HTTP, then closes.
     Garbage,
+    /// `200` with this content type, then each piece as its own chunk (pausing `delay` between
+    /// pieces), then `end`. For engines whose streams are not OpenAI's SSE (NDJSON, other event
+    /// shapes), keep-alive comments, malformed lines, and disconnects mid-stream.
+    Raw {
+        content_type: String,
+        pieces: Vec<Vec<u8>>,
+        delay: Duration,
+        end: RawEnd,
+    },
+}
+
+/// How a [`Behavior::Raw`] answer ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawEnd {
+    /// The chunked body ends properly.
+    Finish,
+    /// The connection is closed mid-body, with no terminating chunk.
+    Disconnect,
+    /// The connection stays open with nothing more sent; records when the client closes it.
+    Hang,
+}
+
+impl Behavior {
+    /// A [`Behavior::Raw`] answer of text pieces.
+    pub fn raw(content_type: &str, pieces: &[&str], end: RawEnd) -> Self {
+        Behavior::Raw {
+            content_type: content_type.to_owned(),
+            pieces: pieces.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            delay: Duration::ZERO,
+            end,
+        }
+    }
 }
 
 impl Behavior {
@@ -1224,6 +1256,53 @@ async fn serve_connection(
             delay,
             split,
         } => stream_events(&mut socket, chunks, delay, split).await?,
+        Behavior::Raw {
+            content_type,
+            pieces,
+            delay,
+            end,
+        } => {
+            use tokio::io::AsyncWriteExt;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            socket.write_all(head.as_bytes()).await?;
+            for piece in pieces {
+                if piece.is_empty() {
+                    continue;
+                }
+                socket
+                    .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                    .await?;
+                socket.write_all(&piece).await?;
+                socket.write_all(b"\r\n").await?;
+                socket.flush().await?;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            match end {
+                RawEnd::Finish => {
+                    socket.write_all(b"0\r\n\r\n").await?;
+                    socket.flush().await?;
+                    socket.shutdown().await?;
+                }
+                RawEnd::Disconnect => socket.shutdown().await?,
+                RawEnd::Hang => {
+                    let mut sink = [0u8; 1024];
+                    loop {
+                        match socket.read(&mut sink).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    if let Some(r) = state.lock().get_mut(index) {
+                        r.closed = true;
+                    }
+                    state.changed.notify_all();
+                }
+            }
+        }
     }
     Ok(())
 }

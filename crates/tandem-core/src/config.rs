@@ -43,6 +43,18 @@ pub enum BackendKind {
     Embedded,
     /// An OpenAI-compatible `/completions` endpoint (vLLM, llama.cpp server, LM Studio, TGI).
     Openai,
+    /// An OpenAI-compatible `/chat/completions` endpoint, for chat-only models.
+    OpenaiChat,
+    /// Ollama's native `/api/generate` (and `/api/chat`).
+    Ollama,
+    /// llama.cpp server's native `/infill`.
+    Llamacpp,
+    /// Text Generation Inference's `/generate_stream` (also Hugging Face inference endpoints).
+    Tgi,
+    /// Mistral's Codestral `/v1/fim/completions` (and `/v1/chat/completions`).
+    Mistral,
+    /// Anthropic's `/v1/messages`.
+    Anthropic,
 }
 
 impl BackendKind {
@@ -50,7 +62,38 @@ impl BackendKind {
         match self {
             BackendKind::Embedded => "embedded",
             BackendKind::Openai => "openai",
+            BackendKind::OpenaiChat => "openai-chat",
+            BackendKind::Ollama => "ollama",
+            BackendKind::Llamacpp => "llamacpp",
+            BackendKind::Tgi => "tgi",
+            BackendKind::Mistral => "mistral",
+            BackendKind::Anthropic => "anthropic",
         }
+    }
+
+    /// The URL used when `backend.url` is not set: the engine's usual local port, or the hosted
+    /// API's address. OpenAI-compatible kinds end in `/v1`; the others are the host root.
+    pub fn default_url(self) -> Option<&'static str> {
+        match self {
+            BackendKind::Embedded => None,
+            BackendKind::Openai | BackendKind::OpenaiChat => Some("http://127.0.0.1:8000/v1"),
+            BackendKind::Ollama => Some("http://127.0.0.1:11434"),
+            BackendKind::Llamacpp => Some("http://127.0.0.1:8080"),
+            BackendKind::Tgi => Some("http://127.0.0.1:3000"),
+            BackendKind::Mistral => Some("https://codestral.mistral.ai"),
+            BackendKind::Anthropic => Some("https://api.anthropic.com"),
+        }
+    }
+
+    /// Whether the kind can hold a chat (and so serve code actions).
+    pub fn can_chat(self) -> bool {
+        matches!(
+            self,
+            BackendKind::OpenaiChat
+                | BackendKind::Ollama
+                | BackendKind::Mistral
+                | BackendKind::Anthropic
+        )
     }
 }
 
@@ -60,7 +103,8 @@ impl BackendKind {
 pub struct BackendConfig {
     /// Which kind of server; `embedded` needs none.
     pub kind: BackendKind,
-    /// Base URL as the engine's own clients take it; for `openai` it ends in `/v1`.
+    /// Base URL as the engine's own clients take it: OpenAI-compatible kinds end in `/v1`,
+    /// the others are the host root. Each kind has a default (docs/backends.md).
     pub url: Option<String>,
     /// The model name sent to the server.
     pub model: Option<String>,
@@ -78,10 +122,23 @@ pub struct BackendConfig {
     /// Most tokens generated per completion.
     pub max_tokens: u32,
     pub temperature: f32,
+    /// Nucleus sampling: the probability mass sampled from.
+    pub top_p: Option<f32>,
     /// Extra stop sequences, besides the template's own.
     pub stop: Vec<String>,
     /// Total time allowed for one completion, in milliseconds.
     pub timeout_ms: u64,
+    /// Time allowed until the first generated text arrives, in milliseconds.
+    pub first_token_timeout_ms: Option<u64>,
+    /// The model's context window in tokens, shared by prefix, suffix and snippets.
+    pub context_window: u32,
+    /// A Hugging Face `tokenizer.json` for counting tokens exactly; without it, a character
+    /// heuristic is used.
+    pub tokenizer_path: Option<String>,
+    /// Ollama: how long the model stays loaded after a request (`"5m"`, `"-1"`).
+    pub keep_alive: Option<String>,
+    /// Another backend used while this one is down (for example `{ kind = "embedded" }`).
+    pub fallback: Option<Box<BackendConfig>>,
 }
 
 impl Default for BackendConfig {
@@ -97,8 +154,14 @@ impl Default for BackendConfig {
             ca_cert_path: None,
             max_tokens: 128,
             temperature: 0.2,
+            top_p: None,
             stop: Vec::new(),
             timeout_ms: 10_000,
+            first_token_timeout_ms: None,
+            context_window: 4096,
+            tokenizer_path: None,
+            keep_alive: None,
+            fallback: None,
         }
     }
 }

@@ -13,6 +13,8 @@ pub enum BackendError {
         backend: String,
         status: u16,
         body: String,
+        /// The server's `Retry-After`, when it gave one.
+        retry_after: Option<std::time::Duration>,
     },
     /// No answer in time.
     Timeout { backend: String, after_ms: u64 },
@@ -46,6 +48,7 @@ impl fmt::Display for BackendError {
                 backend,
                 status,
                 body,
+                ..
             } => {
                 let hint = match status {
                     401 | 403 => "; check the API key (`backend.apiKeyEnv`) and its permissions",
@@ -71,6 +74,26 @@ impl fmt::Display for BackendError {
                     "backend {backend} sent an answer Tandem could not read: {detail}"
                 )
             }
+        }
+    }
+}
+
+impl BackendError {
+    /// Whether trying again may help: connection errors, 429 and 503 (and 502, 504 from a proxy
+    /// in front of a starting server).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BackendError::Unreachable { .. } => true,
+            BackendError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// The server's requested delay before retrying, if it gave one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            BackendError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }

@@ -13,10 +13,17 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tandem_core::{BackendConfig, BackendKind, CompletionRequest};
 
+pub mod anthropic;
 pub mod embedded;
 mod error;
+pub(crate) mod http;
+pub mod llamacpp;
+pub mod mistral;
+pub mod ollama;
 pub mod openai;
+pub mod openai_chat;
 mod sse;
+pub mod tgi;
 
 pub use embedded::{EmbeddedBackend, EmbeddedIndex};
 pub use error::BackendError;
@@ -78,6 +85,12 @@ pub fn build(
     Ok(match config.kind {
         BackendKind::Embedded => Arc::new(EmbeddedBackend::new(index.clone(), config)),
         BackendKind::Openai => Arc::new(openai::OpenAiBackend::new(config)?),
+        BackendKind::OpenaiChat => openai_chat::build(config)?,
+        BackendKind::Ollama => ollama::build(config)?,
+        BackendKind::Llamacpp => llamacpp::build(config)?,
+        BackendKind::Tgi => tgi::build(config)?,
+        BackendKind::Mistral => mistral::build(config)?,
+        BackendKind::Anthropic => anthropic::build(config)?,
     })
 }
 
