@@ -22,6 +22,7 @@ pub mod mistral;
 pub mod ollama;
 pub mod openai;
 pub mod openai_chat;
+pub mod resilient;
 mod sse;
 pub mod tgi;
 
@@ -47,6 +48,14 @@ pub struct Capabilities {
     pub chat: bool,
     /// Can return several candidates for one request.
     pub candidates: bool,
+}
+
+/// Whether a backend is answering, as far as the last requests tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    Up,
+    /// The last request failed; why.
+    Down(String),
 }
 
 /// What would be sent for a request, for `tandem context`.
@@ -75,10 +84,44 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Checks that the backend answers, for `tandem doctor`: a one-line description on success.
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>>;
+
+    /// Up or down, from the outcome of recent requests (see [`resilient::Resilient`]).
+    fn condition(&self) -> Condition {
+        Condition::Up
+    }
 }
 
-/// Builds the backend a configuration names. The embedded backend shares `index`.
+/// Builds the backend a configuration names, with retries, a circuit breaker and its
+/// fallback (see [`resilient`]). The embedded backend shares `index`.
 pub fn build(
+    config: &BackendConfig,
+    index: &Arc<EmbeddedIndex>,
+) -> Result<Arc<dyn Backend>, BackendError> {
+    let main = build_one(config, index)?;
+    if config.kind == BackendKind::Embedded {
+        return Ok(main);
+    }
+    let fallback = match &config.fallback {
+        Some(f) if f.kind == config.kind && f.url == config.url => {
+            return Err(BackendError::Config(
+                "`backend.fallback` is the same backend as `backend`".to_owned(),
+            ));
+        }
+        // One level: a fallback's own fallback is not followed.
+        Some(f) => Some(build_one(f, index)?),
+        None => None,
+    };
+    let first_token = config
+        .first_token_timeout_ms
+        .map(std::time::Duration::from_millis);
+    Ok(Arc::new(resilient::Resilient::new(
+        main,
+        fallback,
+        first_token,
+    )))
+}
+
+fn build_one(
     config: &BackendConfig,
     index: &Arc<EmbeddedIndex>,
 ) -> Result<Arc<dyn Backend>, BackendError> {

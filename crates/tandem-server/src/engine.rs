@@ -189,6 +189,18 @@ impl Engine {
         Ok(backend)
     }
 
+    /// The description and condition of the backend built for `config`, if it was built.
+    pub fn backend_condition(&self, config: &Config) -> Option<(String, tandem_models::Condition)> {
+        let key = serde_json::to_string(&config.backend).unwrap_or_default();
+        let backend = self.backends.lock().ok()?.get(&key).cloned()?;
+        Some((backend.describe(), backend.condition()))
+    }
+
+    /// The condition of the backend for `config`, if it was built.
+    pub fn condition(&self, config: &Config) -> Option<tandem_models::Condition> {
+        self.backend_condition(config).map(|(_, c)| c)
+    }
+
     /// The cursor window and the request that a completion at `input` sends.
     pub fn request(
         &self,

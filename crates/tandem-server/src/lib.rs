@@ -10,6 +10,7 @@ mod handlers;
 pub mod proto;
 mod server;
 mod session;
+mod status;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,10 +29,12 @@ pub async fn run_stdio(user_config: Option<PathBuf>) -> bool {
     tandem_models::init_tls();
     let shut_down = Arc::new(AtomicBool::new(false));
     let flag = shut_down.clone();
-    let (service, socket) = LspService::new(move |client| server::Server {
+    let (service, socket) = LspService::build(move |client| server::Server {
         session: Arc::new(session::Session::new(client, user_config)),
         shut_down: flag,
-    });
+    })
+    .custom_method("tandem/getStatus", server::Server::get_status)
+    .finish();
     // stdin passes through the framing guard, so a malformed message cannot end the transport.
     let (guarded_in, guarded_out) = tokio::io::duplex(1 << 16);
     let guard = tokio::spawn(framing::sanitize(tokio::io::stdin(), guarded_out));

@@ -19,6 +19,16 @@ pub struct Server {
     pub(crate) shut_down: Arc<AtomicBool>,
 }
 
+impl Server {
+    /// `tandem/getStatus`: the payload of the last `tandem/status`, for clients that pull.
+    pub(crate) async fn get_status(&self) -> Result<crate::status::Status> {
+        guard("tandem/getStatus", async {
+            crate::status::current(&self.session)
+        })
+        .await
+    }
+}
+
 /// Runs a request handler; a panic answers this request with an internal error.
 async fn guard<T>(method: &'static str, fut: impl Future<Output = T>) -> Result<T> {
     match AssertUnwindSafe(fut).catch_unwind().await {
@@ -52,6 +62,10 @@ impl LanguageServer for Server {
             handlers::initialize::handle(&self.session, params)
         })
         .await
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        crate::status::publish(&self.session);
     }
 
     async fn shutdown(&self) -> Result<()> {

@@ -30,6 +30,10 @@ pub struct Session {
     pub workspace: OnceLock<Arc<tandem_workspace::Workspace>>,
     /// The user config file to read (`--config`), else the default location.
     pub user_config: Option<PathBuf>,
+    /// The last `tandem/status` sent.
+    last_status: Mutex<Option<crate::status::Status>>,
+    /// Backends (by description) the user has been told are down, with the message shown.
+    down: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A completion's claim on its document: a newer one for the same document cancels it.
@@ -54,6 +58,8 @@ impl Session {
             shown: Mutex::new(HashSet::new()),
             workspace: OnceLock::new(),
             user_config,
+            last_status: Mutex::new(None),
+            down: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -132,6 +138,49 @@ impl Session {
     pub fn end_completion(&self, ticket: &Ticket) {
         self.inflight
             .remove_if(&ticket.uri, |_, (id, _)| *id == ticket.id);
+    }
+
+    /// Whether a completion is being computed.
+    pub fn busy(&self) -> bool {
+        !self.inflight.is_empty()
+    }
+
+    /// Records `status` as sent; false if it is the one sent last.
+    pub fn status_changed(&self, status: &crate::status::Status) -> bool {
+        let Ok(mut last) = self.last_status.lock() else {
+            return false;
+        };
+        if last.as_ref() == Some(status) {
+            return false;
+        }
+        *last = Some(status.clone());
+        true
+    }
+
+    /// Tells the user once when a backend goes down and once when it comes back.
+    pub fn note_backend(&self, backend: &str, condition: &tandem_models::Condition) {
+        let Ok(mut down) = self.down.lock() else {
+            return;
+        };
+        match condition {
+            tandem_models::Condition::Down(why) => {
+                if !down.contains_key(backend) {
+                    let message = format!("tandem: {why}");
+                    down.insert(backend.to_owned(), message.clone());
+                    drop(down);
+                    self.report(MessageType::Warning, message);
+                }
+            }
+            tandem_models::Condition::Up => {
+                if let Some(message) = down.remove(backend) {
+                    drop(down);
+                    self.forget_reports(&message);
+                    let back = format!("tandem: {backend} answers again");
+                    self.forget_reports(&back);
+                    self.report(MessageType::Info, back);
+                }
+            }
+        }
     }
 
     /// Logs `message` and shows it to the user the first time it is seen.

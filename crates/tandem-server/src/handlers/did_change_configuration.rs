@@ -18,4 +18,5 @@ pub fn handle(session: &Session, params: DidChangeConfigurationParams) {
     for message in session.engine.reload_all(&session.roots()) {
         session.report(MessageType::Warning, message);
     }
+    crate::status::publish(session);
 }

@@ -81,6 +81,7 @@ pub async fn complete_at(
     };
 
     let ticket = session.begin_completion(uri);
+    crate::status::publish(session);
     let debounce = match how {
         Invocation::Automatic => Duration::from_millis(config.completion.debounce_ms),
         Invocation::Explicit => Duration::ZERO,
@@ -100,13 +101,19 @@ pub async fn complete_at(
         r = work => Some(r),
     };
     session.end_completion(&ticket);
+    let backend = session.engine.backend_condition(&config);
+    if let Some((name, condition)) = &backend {
+        session.note_backend(name, condition);
+    }
+    crate::status::publish(session);
     let output = match result? {
-        Ok(output) => {
-            session.forget_reports("tandem: backend");
-            output
-        }
+        Ok(output) => output,
         Err(err) => {
-            session.report(MessageType::Warning, format!("tandem: {err}"));
+            // A backend going down is told once (above); problems that are not about the
+            // backend's health (configuration, a missing key) once per distinct message.
+            if !matches!(backend, Some((_, tandem_models::Condition::Down(_)))) {
+                session.report(MessageType::Warning, format!("tandem: {err}"));
+            }
             return None;
         }
     };

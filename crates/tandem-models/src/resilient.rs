@@ -1,0 +1,394 @@
+//! Resilience around a backend: retries before the first token, a first-token timeout, a
+//! circuit breaker, and an optional fallback backend used while the main one is down.
+//!
+//! - Retries happen only before any text arrived, only for connection errors, 429 and 503
+//!   (and 502/504 from a proxy), with jittered exponential backoff or the server's
+//!   `Retry-After`, never longer than the request's own time limit allows.
+//! - The breaker opens after [`OPEN_AFTER`] consecutive failures: for [`COOL_DOWN`] the main
+//!   backend is not asked at all (the fallback answers, or the request fails at once), then one
+//!   request probes it again.
+//! - [`Condition`] says whether the backend is up or down, so the server can tell the user once
+//!   when it goes down and once when it comes back.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use tandem_core::CompletionRequest;
+
+use crate::{Backend, BackendError, Capabilities, ChunkStream, Condition, WirePreview};
+
+/// Consecutive failures that open the breaker.
+pub const OPEN_AFTER: u32 = 3;
+/// How long an open breaker keeps requests away from the main backend.
+pub const COOL_DOWN: Duration = Duration::from_secs(30);
+/// Retries after the first attempt, before the first token.
+const RETRIES: u32 = 2;
+const BASE_DELAY: Duration = Duration::from_millis(150);
+const MAX_DELAY: Duration = Duration::from_secs(2);
+
+pub struct Resilient {
+    main: Arc<dyn Backend>,
+    fallback: Option<Arc<dyn Backend>>,
+    first_token_timeout: Option<Duration>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    failures: u32,
+    open_until: Option<Instant>,
+    condition: Condition,
+}
+
+impl Resilient {
+    pub fn new(
+        main: Arc<dyn Backend>,
+        fallback: Option<Arc<dyn Backend>>,
+        first_token_timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            main,
+            fallback,
+            first_token_timeout,
+            state: Arc::new(Mutex::new(State {
+                failures: 0,
+                open_until: None,
+                condition: Condition::Up,
+            })),
+        }
+    }
+}
+
+fn jitter(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let spread = h.finish() % 1000; // 0..1000 per mille
+    let base = BASE_DELAY.saturating_mul(1 << attempt.min(4));
+    (base / 2 + base.mul_f64(spread as f64 / 1000.0)).min(MAX_DELAY)
+}
+
+/// Waits for the first chunk so that failures before any text can be retried; gives back a
+/// stream that starts with that chunk.
+async fn first_chunk(
+    mut stream: ChunkStream,
+    timeout: Option<Duration>,
+    backend: String,
+) -> Result<ChunkStream, BackendError> {
+    let first = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
+            Ok(first) => first,
+            Err(_) => {
+                return Err(BackendError::Timeout {
+                    backend,
+                    after_ms: limit.as_millis() as u64,
+                });
+            }
+        },
+        None => stream.next().await,
+    };
+    match first {
+        None => Ok(Box::pin(futures::stream::empty())),
+        Some(Err(e)) => Err(e),
+        Some(Ok(chunk)) => Ok(Box::pin(
+            futures::stream::once(async move { Ok(chunk) }).chain(stream),
+        )),
+    }
+}
+
+impl State {
+    fn succeeded(&mut self) {
+        self.failures = 0;
+        self.open_until = None;
+        self.condition = Condition::Up;
+    }
+
+    fn failed(&mut self, err: &BackendError) {
+        self.failures += 1;
+        if self.failures >= OPEN_AFTER {
+            self.open_until = Some(Instant::now() + COOL_DOWN);
+        }
+        self.condition = Condition::Down(err.to_string());
+    }
+}
+
+impl Backend for Resilient {
+    fn describe(&self) -> String {
+        self.main.describe()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.main.capabilities()
+    }
+
+    fn preview(&self, req: &CompletionRequest) -> WirePreview {
+        self.main.preview(req)
+    }
+
+    fn condition(&self) -> Condition {
+        self.state
+            .lock()
+            .map(|s| s.condition.clone())
+            .unwrap_or(Condition::Up)
+    }
+
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let main = self.main.clone();
+        let fallback = self.fallback.clone();
+        let state = self.state.clone();
+        let first_token_timeout = self.first_token_timeout;
+        async move {
+            let open = state
+                .lock()
+                .ok()
+                .and_then(|s| s.open_until)
+                .is_some_and(|until| Instant::now() < until);
+            let result = if open {
+                let condition = state
+                    .lock()
+                    .map(|s| s.condition.clone())
+                    .unwrap_or(Condition::Up);
+                let message = match condition {
+                    Condition::Down(m) => m,
+                    Condition::Up => String::new(),
+                };
+                Err(BackendError::Config(format!(
+                    "{} is down; not asking it again for a while ({message})",
+                    main.describe()
+                )))
+            } else {
+                let mut attempt = 0;
+                loop {
+                    let outcome = match main.stream(req.clone()).await {
+                        Ok(stream) => {
+                            first_chunk(stream, first_token_timeout, main.describe()).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok(stream) => {
+                            if let Ok(mut s) = state.lock() {
+                                s.succeeded();
+                            }
+                            break Ok(stream);
+                        }
+                        Err(e) if e.is_retryable() && attempt < RETRIES => {
+                            let delay = e
+                                .retry_after()
+                                .map_or_else(|| jitter(attempt), |d| d.min(MAX_DELAY));
+                            tracing::debug!(attempt, ?delay, "retrying: {e}");
+                            tokio::time::sleep(delay).await;
+                            attempt += 1;
+                        }
+                        Err(e) => {
+                            if !matches!(e, BackendError::Config(_))
+                                && let Ok(mut s) = state.lock()
+                            {
+                                s.failed(&e);
+                            }
+                            break Err(e);
+                        }
+                    }
+                }
+            };
+            match (result, fallback) {
+                (Ok(stream), _) => Ok(stream),
+                (Err(e), Some(fallback)) => {
+                    tracing::info!("using the fallback backend {}: {e}", fallback.describe());
+                    fallback.stream(req).await
+                }
+                (Err(e), None) => Err(e),
+            }
+        }
+        .boxed()
+    }
+
+    fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+        self.main.health()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::Chunk;
+
+    /// Fails with the scripted errors, then answers "ok".
+    struct Scripted {
+        errors: Mutex<Vec<BackendError>>,
+        calls: AtomicU32,
+    }
+
+    impl Scripted {
+        fn new(errors: Vec<BackendError>) -> Arc<Self> {
+            Arc::new(Self {
+                errors: Mutex::new(errors),
+                calls: AtomicU32::new(0),
+            })
+        }
+    }
+
+    impl Backend for Scripted {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                fim: true,
+                chat: false,
+                candidates: false,
+            }
+        }
+        fn preview(&self, _: &CompletionRequest) -> WirePreview {
+            WirePreview {
+                prompt: None,
+                body: None,
+            }
+        }
+        fn stream(
+            &self,
+            _: CompletionRequest,
+        ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let next = self.errors.lock().expect("lock").pop();
+            async move {
+                match next {
+                    Some(e) => Err(e),
+                    None => Ok(Box::pin(futures::stream::iter([Ok(Chunk {
+                        candidate: 0,
+                        text: "ok".into(),
+                    })])) as ChunkStream),
+                }
+            }
+            .boxed()
+        }
+        fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+            async { Ok(String::new()) }.boxed()
+        }
+    }
+
+    fn request() -> CompletionRequest {
+        CompletionRequest {
+            prefix: String::new(),
+            suffix: String::new(),
+            snippets: vec![],
+            path: "a.rs".into(),
+            language: "rust".into(),
+            mode: tandem_core::CompletionMode::SingleLine,
+            stop: vec![],
+            max_tokens: 8,
+            candidates: 1,
+        }
+    }
+
+    fn unreachable() -> BackendError {
+        BackendError::Unreachable {
+            backend: "scripted".into(),
+            detail: "refused".into(),
+        }
+    }
+
+    fn status(code: u16) -> BackendError {
+        BackendError::Status {
+            backend: "scripted".into(),
+            status: code,
+            body: String::new(),
+            retry_after: Some(Duration::ZERO),
+        }
+    }
+
+    async fn text(r: &Resilient) -> Result<String, BackendError> {
+        let stream = r.stream(request()).await?;
+        let chunks: Vec<_> = stream.collect().await;
+        Ok(chunks
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|c| c.text)
+            .collect())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_connection_errors_429_and_503_before_the_first_token() {
+        let main = Scripted::new(vec![status(503), unreachable()]);
+        let r = Resilient::new(main.clone(), None, None);
+        assert_eq!(text(&r).await.expect("third attempt answers"), "ok");
+        assert_eq!(main.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(r.condition(), Condition::Up);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_other_errors() {
+        let main = Scripted::new(vec![status(401)]);
+        let r = Resilient::new(main.clone(), None, None);
+        assert!(text(&r).await.is_err());
+        assert_eq!(main.calls.load(Ordering::SeqCst), 1);
+        assert!(matches!(r.condition(), Condition::Down(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_opens_then_probes_and_the_fallback_answers_meanwhile() {
+        let errors = (0..OPEN_AFTER).map(|_| status(401)).collect();
+        let main = Scripted::new(errors);
+        let fallback = Scripted::new(vec![]);
+        let r = Resilient::new(main.clone(), Some(fallback.clone()), None);
+        for _ in 0..OPEN_AFTER {
+            assert_eq!(text(&r).await.expect("fallback answers"), "ok");
+        }
+        assert_eq!(main.calls.load(Ordering::SeqCst), OPEN_AFTER);
+        // Open: the main backend is not asked.
+        assert_eq!(text(&r).await.expect("fallback answers"), "ok");
+        assert_eq!(main.calls.load(Ordering::SeqCst), OPEN_AFTER);
+        tokio::time::advance(COOL_DOWN + Duration::from_secs(1)).await;
+        // Half-open: one probe, which succeeds; the backend is up again.
+        assert_eq!(text(&r).await.expect("main answers"), "ok");
+        assert_eq!(main.calls.load(Ordering::SeqCst), OPEN_AFTER + 1);
+        assert_eq!(r.condition(), Condition::Up);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_token_timeout() {
+        struct Silent;
+        impl Backend for Silent {
+            fn describe(&self) -> String {
+                "silent".into()
+            }
+            fn capabilities(&self) -> Capabilities {
+                Capabilities {
+                    fim: true,
+                    chat: false,
+                    candidates: false,
+                }
+            }
+            fn preview(&self, _: &CompletionRequest) -> WirePreview {
+                WirePreview {
+                    prompt: None,
+                    body: None,
+                }
+            }
+            fn stream(
+                &self,
+                _: CompletionRequest,
+            ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+                async { Ok(Box::pin(futures::stream::pending()) as ChunkStream) }.boxed()
+            }
+            fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+                async { Ok(String::new()) }.boxed()
+            }
+        }
+        let r = Resilient::new(Arc::new(Silent), None, Some(Duration::from_millis(500)));
+        let err = text(&r).await.expect_err("times out");
+        assert!(
+            matches!(err, BackendError::Timeout { after_ms: 500, .. }),
+            "{err:?}"
+        );
+    }
+}
