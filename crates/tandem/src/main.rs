@@ -313,48 +313,126 @@ async fn doctor(root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCo
     };
     let (engine, _, messages) = engine_for(&root, config, false)?;
     let resolved = engine.config(Some(&root));
-    let b = &resolved.backend;
-    if messages.is_empty() {
-        println!("configuration: ok");
-    } else {
-        println!("configuration: {} problem(s), listed above", messages.len());
-    }
-    println!("backend: {}", b.kind.as_str());
-    if let Some(url) = &b.url {
-        println!("url: {url}");
-    }
-    if let Some(model) = &b.model {
-        println!("model: {model}");
-    }
-    if let Some(var) = &b.api_key_env {
-        let state = if std::env::var_os(var).is_some() {
-            "set"
+    let mut rows: Vec<[String; 3]> = Vec::new();
+    let mut failed = !messages.is_empty();
+    rows.push([
+        "configuration".into(),
+        if messages.is_empty() {
+            "ok".into()
         } else {
-            "NOT SET"
-        };
-        println!("api key: from ${var} ({state})");
+            "FAIL".into()
+        },
+        if messages.is_empty() {
+            "no problems".into()
+        } else {
+            format!("{} problem(s), listed above", messages.len())
+        },
+    ]);
+    let mut backends = vec![("backend", resolved.backend.clone())];
+    if let Some(fallback) = &resolved.backend.fallback {
+        backends.push(("fallback", (**fallback).clone()));
     }
-    let backend = match engine.backend(&resolved) {
+    for (role, mut backend_config) in backends {
+        backend_config.fallback = None;
+        let name = format!(
+            "{role} `{}`{}",
+            backend_config.kind.as_str(),
+            backend_config
+                .model
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        );
+        failed |= !check_backend(&engine, &name, &backend_config, &mut rows).await;
+    }
+    let width = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
+    for [check, result, detail] in &rows {
+        println!("{check:<width$}  {result:<4}  {detail}");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Checks one backend for real: key, reachability and models, and one tiny generation.
+async fn check_backend(
+    engine: &Engine,
+    name: &str,
+    config: &tandem_core::BackendConfig,
+    rows: &mut Vec<[String; 3]>,
+) -> bool {
+    use futures::StreamExt as _;
+    let mut ok = true;
+    if let Some(var) = &config.api_key_env {
+        let set = std::env::var_os(var).is_some();
+        ok &= set;
+        rows.push([
+            format!("{name}: api key"),
+            if set { "ok".into() } else { "FAIL".into() },
+            if set {
+                format!("read from ${var}")
+            } else {
+                format!("${var} is not set; export it, or remove `apiKeyEnv` for a local server")
+            },
+        ]);
+    }
+    let backend = match tandem_models::build(config, engine.index()) {
         Ok(b) => b,
         Err(e) => {
-            println!("backend: error: {e}");
-            return Ok(ExitCode::FAILURE);
+            rows.push([format!("{name}: setup"), "FAIL".into(), e.to_string()]);
+            return false;
         }
     };
     match backend.health().await {
-        Ok(line) => {
-            println!("backend answers: {line}");
-            Ok(if messages.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Ok(line) => rows.push([format!("{name}: reachable"), "ok".into(), line]),
         Err(e) => {
-            println!("backend: error: {e}");
-            Ok(ExitCode::FAILURE)
+            rows.push([format!("{name}: reachable"), "FAIL".into(), e.to_string()]);
+            return false;
         }
     }
+    let request = tandem_core::CompletionRequest {
+        prefix: "def add(a, b):\n    return ".into(),
+        suffix: "\n".into(),
+        snippets: Vec::new(),
+        path: "doctor.py".into(),
+        language: "python".into(),
+        mode: tandem_core::CompletionMode::SingleLine,
+        stop: vec!["\n".into()],
+        max_tokens: 8,
+        candidates: 1,
+    };
+    let started = Instant::now();
+    let generated = async {
+        let mut stream = backend.stream(request).await?;
+        let mut text = String::new();
+        let mut first_ms = None;
+        while let Some(chunk) = stream.next().await {
+            first_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
+            text.push_str(&chunk?.text);
+        }
+        Ok::<_, tandem_models::BackendError>((text, first_ms))
+    };
+    match generated.await {
+        Ok((text, first_ms)) => rows.push([
+            format!("{name}: generation"),
+            "ok".into(),
+            format!(
+                "{:.0} ms in total{}; generated {:?}",
+                started.elapsed().as_secs_f64() * 1000.0,
+                first_ms
+                    .map(|ms| format!(", first text after {ms:.0} ms"))
+                    .unwrap_or_default(),
+                text
+            ),
+        ]),
+        Err(e) => {
+            ok = false;
+            rows.push([format!("{name}: generation"), "FAIL".into(), e.to_string()]);
+        }
+    }
+    ok
 }
 
 #[cfg(test)]
