@@ -40,7 +40,9 @@ fn doctor_lists_the_real_model() {
     let dir = TempDir::new("real-doctor");
     let config = dir.write(
         "config.toml",
-        &format!("[backend]\nkind = \"openai\"\nurl = \"{url}\"\n"),
+        &format!(
+            "[backend]\nkind = \"openai\"\nurl = \"{url}\"\nmaxTokens = 8\ntimeoutMs = 60000\n"
+        ),
     );
     let root = dir.path().display().to_string();
     let out = run_cli(&[
@@ -129,4 +131,38 @@ fn server_and_cli_stream_the_same_completion_from_the_real_engine() {
         trouble.is_empty(),
         "no backend trouble against a real engine: {trouble:?}"
     );
+}
+
+#[test]
+fn cancellation_against_the_real_engine_leaves_it_serving() {
+    let Some(url) = realserver() else { return };
+    let dir = TempDir::new("real-cancel");
+    let mut opts = options(&url);
+    // A multi-line generation, cancelled at once. (Kept short: llama-cpp-python 0.3.36 has been
+    // seen to wedge when a client leaves a stream of over a thousand tokens.)
+    opts["backend"]["maxTokens"] = json!(64);
+    let server = TestServer::start_in(opts, Some(dir.path()));
+    let uri = dir.uri("calc.py");
+    let text = "def total(items):\n";
+    server.open(&uri, "python", text);
+    let pending = server.inline_async(&uri, position(text, text.len(), Encoding::Utf16), 1);
+    let id = pending.id;
+    server.cancel(pending);
+    let response = server.response(tandem_e2e::Pending { id });
+    let cancelled = response["error"]["code"] == -32800;
+    let answered = response["result"]["items"].is_array();
+    assert!(
+        cancelled || answered,
+        "exactly one answer, cancelled or (if the engine was quicker) a list: {response:#}"
+    );
+    // The engine still serves the next request through the same pooled client.
+    let texts = server.inline_texts(&uri, position(text, text.len(), Encoding::Utf16), 1);
+    assert!(texts.len() <= 1, "{texts:?}");
+    let transcript = server.shutdown_and_exit();
+    let trouble: Vec<String> = transcript
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains("backend"))
+        .collect();
+    assert!(trouble.is_empty(), "no backend trouble: {trouble:?}");
 }
