@@ -1,4 +1,5 @@
-//! The four harnesses: `overhead`, `store`, `keystrokes`, `memory`.
+//! The four harnesses `overhead`, `store`, `keystrokes`, `memory` (and the report types that
+//! `earlystop` shares).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,6 +27,10 @@ pub struct Sizes {
     pub memory_doc_lines: usize,
     /// Settle time before reading memory figures.
     pub memory_settle: Duration,
+    /// `earlystop`: tokens in each scripted stream, the delay between them, measured runs.
+    pub earlystop_tokens: usize,
+    pub earlystop_delay: Duration,
+    pub earlystop_reps: usize,
 }
 
 impl Sizes {
@@ -41,6 +46,9 @@ impl Sizes {
         memory_docs: 100,
         memory_doc_lines: 2_000,
         memory_settle: Duration::from_millis(500),
+        earlystop_tokens: 200,
+        earlystop_delay: Duration::from_millis(2),
+        earlystop_reps: 5,
     };
     /// CI's smoke run.
     pub const SMALL: Sizes = Sizes {
@@ -55,6 +63,9 @@ impl Sizes {
         memory_docs: 10,
         memory_doc_lines: 200,
         memory_settle: Duration::from_millis(200),
+        earlystop_tokens: 200,
+        earlystop_delay: Duration::from_millis(2),
+        earlystop_reps: 2,
     };
     /// The unit test's: just enough to exercise every path.
     #[cfg(test)]
@@ -70,6 +81,9 @@ impl Sizes {
         memory_docs: 3,
         memory_doc_lines: 100,
         memory_settle: Duration::from_millis(50),
+        earlystop_tokens: 200,
+        earlystop_delay: Duration::from_millis(1),
+        earlystop_reps: 1,
     };
 }
 

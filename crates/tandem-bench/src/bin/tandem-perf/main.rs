@@ -1,7 +1,7 @@
 //! `tandem-perf`: performance benchmarks of the Tandem server.
 //!
 //! ```text
-//! tandem-perf <overhead|store|keystrokes|memory|all> [--small] [--json] [--tandem PATH]
+//! tandem-perf <overhead|store|keystrokes|memory|earlystop|all> [--small] [--json] [--tandem PATH]
 //! ```
 //!
 //! - `overhead`: inline-completion round trips over stdio against an instant loopback backend,
@@ -9,14 +9,18 @@
 //! - `store`: a million single-character edits to a 100,000-line document, at the store.
 //! - `keystrokes`: 300 single-character `didChange`s into a 5,000-line file, then a completion.
 //! - `memory`: the server's RSS with 100 open documents of 2,000 lines.
+//! - `earlystop`: tokens a streaming backend generates before the server drops the connection,
+//!   once post-processing has the completion (multi-line and single-line), against 200 scripted.
 //!
 //! The table goes to stdout; with `--json` it goes to stderr and stdout gets one JSON object.
 //! Targets missed are reported, not turned into a failing exit status.
 
 mod data;
+mod earlystop;
 mod harness;
 mod lsp;
 mod mock;
+mod stream_mock;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,9 +31,8 @@ use serde_json::{Map, Value, json};
 
 use harness::{Report, Sizes};
 
-const USAGE: &str =
-    "usage: tandem-perf <overhead|store|keystrokes|memory|all> [--small] [--json] [--tandem PATH]";
-const HARNESSES: &[&str] = &["overhead", "store", "keystrokes", "memory"];
+const USAGE: &str = "usage: tandem-perf <overhead|store|keystrokes|memory|earlystop|all> [--small] [--json] [--tandem PATH]";
+const HARNESSES: &[&str] = &["overhead", "store", "keystrokes", "memory", "earlystop"];
 
 struct Args {
     harnesses: Vec<&'static str>,
@@ -77,6 +80,7 @@ fn run_one(name: &str, tandem: &Path, sizes: &Sizes) -> Result<Report> {
         "store" => harness::store(sizes)?.report(),
         "keystrokes" => harness::keystrokes(tandem, sizes)?.report(),
         "memory" => harness::memory(tandem, sizes)?.report(),
+        "earlystop" => earlystop::earlystop(tandem, sizes)?.report(),
         other => bail!("unknown benchmark `{other}`"),
     })
 }
@@ -254,12 +258,36 @@ mod tests {
                 && m.peak_hwm_kib >= m.baseline_rss_kib
         );
 
+        let e = earlystop::earlystop(&tandem, &sizes).expect("earlystop runs");
+        let [multi, single] = e.scenarios.as_slice() else {
+            panic!("two earlystop scenarios");
+        };
+        for sc in [multi, single] {
+            assert_eq!(sc.scripted, sizes.earlystop_tokens);
+            assert_eq!(
+                sc.full_events, sc.scripted,
+                "the baseline reads every token"
+            );
+            assert_eq!(sc.max_tokens_sent, Some(earlystop::MAX_TOKENS));
+            assert!(!sc.before_close.is_empty());
+            assert!(
+                sc.worst_before_close() < sc.scripted,
+                "{}: the connection closes before the stream ends ({} of {})",
+                sc.name,
+                sc.worst_before_close(),
+                sc.scripted
+            );
+            assert!(sc.before_close.iter().all(|n| *n >= sc.needed));
+        }
+        assert_eq!(multi.completion, earlystop::MULTI_BODY);
+        assert_eq!(single.completion, earlystop::SINGLE_COMPLETION);
+
         let text = table(
-            &[o.report(), s.report(), k.report(), m.report()],
+            &[o.report(), s.report(), k.report(), m.report(), e.report()],
             &machine(),
             &tandem,
             true,
         );
-        assert!(text.contains("== memory =="));
+        assert!(text.contains("== memory ==") && text.contains("== earlystop =="));
     }
 }
