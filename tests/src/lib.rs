@@ -308,10 +308,17 @@ impl TestServer {
     }
 
     pub fn spawn_with_args(args: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// Like [`TestServer::spawn_with_args`], with these environment variables set for the
+    /// server (an API key named by `backend.apiKeyEnv`, say).
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let home = TempDir::new("home");
         let mut cmd = Command::new(tandem_bin());
         cmd.args(args);
         isolate(&mut cmd, home.path());
+        cmd.envs(env.iter().copied());
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -108,7 +108,9 @@ pub struct BackendConfig {
     pub url: Option<String>,
     /// The model name sent to the server.
     pub model: Option<String>,
-    /// Fill-in-the-middle template: `starcoder`, `codellama`, `deepseek`, `qwen`, `codestral`.
+    /// Fill-in-the-middle template: `auto` (the default: chosen from `model`), `starcoder`,
+    /// `codellama`, `deepseek`, `qwen`, `codestral`, `codegemma`, or a custom template with
+    /// `{prefix}` and `{suffix}` slots and an optional `{context}` slot for snippets.
     pub fim: Option<String>,
     /// Name of the environment variable that holds the API key (the key itself never goes in
     /// the configuration). Not needed for local servers.
@@ -211,13 +213,27 @@ impl CompletionConfig {
     }
 }
 
+/// How the prompt is fitted into the model's context window.
+///
+/// The window (`backend.contextWindow`) less `backend.maxTokens` and the template's markers is
+/// split between the prefix, the suffix and the snippets by the shares (normalized by their
+/// sum); what the suffix and snippets leave unused goes to the prefix. The character limits
+/// are hard caps on top of the token budgets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContextConfig {
-    /// Most characters of text before the cursor sent to the model.
+    /// Most characters of text before the cursor sent to the model (a hard cap on top of the
+    /// token budget).
     pub prefix_chars: usize,
-    /// Most characters of text after the cursor sent to the model.
+    /// Most characters of text after the cursor sent to the model (a hard cap on top of the
+    /// token budget).
     pub suffix_chars: usize,
+    /// Share of the token budget for the text before the cursor.
+    pub prefix_share: f32,
+    /// Share of the token budget for the text after the cursor.
+    pub suffix_share: f32,
+    /// Share of the token budget for snippets from other files.
+    pub snippet_share: f32,
 }
 
 impl Default for ContextConfig {
@@ -225,6 +241,9 @@ impl Default for ContextConfig {
         Self {
             prefix_chars: 6000,
             suffix_chars: 2000,
+            prefix_share: 0.55,
+            suffix_share: 0.15,
+            snippet_share: 0.30,
         }
     }
 }
@@ -366,13 +385,27 @@ fn validate(config: &Config) -> Vec<String> {
             b.url.as_deref().unwrap_or_default()
         ));
     }
-    if let Some(fim) = &b.fim
-        && crate::prompt::FimTemplate::by_name(fim).is_none()
-    {
-        problems.push(format!(
-            "tandem: `backend.fim` is `{fim}`; expected one of {}",
-            crate::prompt::FimTemplate::NAMES.join(", ")
-        ));
+    if let Err(e) = crate::prompt::FimTemplate::resolve(b.fim.as_deref(), b.model.as_deref()) {
+        problems.push(format!("tandem: {e}"));
+    }
+    let c = &config.context;
+    for (key, share) in [
+        ("prefixShare", c.prefix_share),
+        ("suffixShare", c.suffix_share),
+        ("snippetShare", c.snippet_share),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            problems.push(format!(
+                "tandem: `context.{key}` must be between 0 and 1, got {share}"
+            ));
+        }
+    }
+    if c.prefix_share + c.suffix_share + c.snippet_share <= 0.0 {
+        problems.push(
+            "tandem: `context.prefixShare`, `context.suffixShare` and `context.snippetShare` \
+             cannot all be 0"
+                .to_owned(),
+        );
     }
     if let Some(body) = &b.request_body
         && !body.is_object()
@@ -524,6 +557,26 @@ mod tests {
         let all = r.messages.join("\n");
         assert!(all.contains("`backend.fim`"), "{all}");
         assert!(all.contains("`backend.url`"), "{all}");
+        let r = resolve(&[(
+            LayerSource::InitializationOptions,
+            json!({"backend": {"fim": "<a>{prefix}<b>"}, "context": {"suffixShare": 1.5}}),
+        )]);
+        let all = r.messages.join("\n");
+        assert!(r.config.is_none());
+        assert!(all.contains("`backend.fim`"), "{all}");
+        assert!(all.contains("`context.suffixShare`"), "{all}");
+        for fim in [
+            "auto",
+            "Qwen",
+            "codegemma",
+            "<PRE>{prefix}<SUF>{suffix}<MID>",
+        ] {
+            let r = resolve(&[(
+                LayerSource::InitializationOptions,
+                json!({"backend": {"fim": fim}}),
+            )]);
+            assert!(r.config.is_some(), "{fim}: {:?}", r.messages);
+        }
         let r = resolve(&[(
             LayerSource::InitializationOptions,
             json!({"backend": {"kind": "gpt"}}),

@@ -14,6 +14,7 @@ use futures::stream::BoxStream;
 use tandem_core::{BackendConfig, BackendKind, CompletionRequest};
 
 pub mod anthropic;
+pub(crate) mod chat;
 pub mod embedded;
 mod error;
 pub(crate) mod http;
@@ -25,6 +26,7 @@ pub mod openai_chat;
 pub mod resilient;
 mod sse;
 pub mod tgi;
+pub mod tokenizer;
 
 pub use embedded::{EmbeddedBackend, EmbeddedIndex};
 pub use error::BackendError;

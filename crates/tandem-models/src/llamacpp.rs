@@ -1,15 +1,388 @@
-//! The `llamacpp` backend (being written).
+//! The `llamacpp` backend: llama.cpp server's native `POST {url}/infill`.
+//!
+//! The server applies the model's own fill-in-the-middle tokens, so Tandem sends the prefix and
+//! suffix as they are, and the context snippets as `input_extra` chunks (one per snippet, with
+//! its file name), which the server places before the prefix as separate files. The answer
+//! streams as Server-Sent Events.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tandem_core::BackendConfig;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tandem_core::{BackendConfig, CompletionRequest};
 
-use crate::{Backend, BackendError};
+use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::ollama::float;
+use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
-    Err(BackendError::Config(format!(
-        "backend kind `{}` is not available yet",
-        config.kind.as_str()
-    )))
+    Ok(Arc::new(LlamaCppBackend::new(config)?))
+}
+
+pub struct LlamaCppBackend {
+    client: reqwest::Client,
+    url: String,
+    model: Option<String>,
+    temperature: f32,
+    top_p: Option<f32>,
+    max_tokens: u32,
+    request_body: Option<Value>,
+    timeout: Duration,
+}
+
+impl LlamaCppBackend {
+    pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
+        let url = http::base_url(config);
+        let client = http::client(config, &url, KeyHeader::Bearer)?;
+        Ok(Self {
+            client,
+            url,
+            model: config.model.clone(),
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_tokens: config.max_tokens,
+            request_body: config.request_body.clone(),
+            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+        })
+    }
+
+    fn body(&self, req: &CompletionRequest) -> Value {
+        let extra: Vec<Value> = req
+            .snippets
+            .iter()
+            .map(|s| {
+                let mut text = s.text.clone();
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                json!({ "filename": s.path, "text": text })
+            })
+            .collect();
+        let mut stop: Vec<&String> = Vec::new();
+        for s in &req.stop {
+            if !stop.contains(&s) {
+                stop.push(s);
+            }
+        }
+        let mut body = json!({
+            "input_prefix": req.prefix,
+            "input_suffix": req.suffix,
+            "input_extra": extra,
+            "n_predict": req.max_tokens.min(self.max_tokens).max(1),
+            "temperature": float(self.temperature),
+            "stop": stop,
+            "stream": true,
+            "cache_prompt": true,
+        });
+        if let Some(top_p) = self.top_p {
+            body["top_p"] = float(top_p);
+        }
+        if let Some(model) = &self.model {
+            // Ignored by a single-model server; picks the model behind a router.
+            body["model"] = json!(model);
+        }
+        if let Some(extra) = &self.request_body {
+            tandem_core::config::merge(&mut body, extra.clone());
+        }
+        body
+    }
+
+    fn errors(&self) -> ErrorMap {
+        ErrorMap {
+            backend: format!("`llamacpp` at {}", self.url),
+            timeout_ms: self.timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl Backend for LlamaCppBackend {
+    fn describe(&self) -> String {
+        self.errors().backend
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fim: true,
+            chat: false,
+            candidates: false,
+        }
+    }
+
+    fn preview(&self, req: &CompletionRequest) -> WirePreview {
+        WirePreview {
+            prompt: None,
+            body: Some(self.body(req)),
+        }
+    }
+
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self
+            .client
+            .post(format!("{}/infill", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(&self.body(&req));
+        let errors = self.errors();
+        async move {
+            let response = http::send(request, &errors).await?;
+            if http::is_json(&response) {
+                // `stream: false` (from `requestBody`): one object.
+                let text = response.text().await.map_err(|e| errors.map(&e))?;
+                let chunks = match parse_event(&text, &errors.backend)? {
+                    Event::Chunks(chunks) => chunks,
+                    Event::Done => Vec::new(),
+                };
+                return Ok(
+                    Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream
+                );
+            }
+            let backend = errors.backend.clone();
+            Ok(http::event_stream(
+                response,
+                Framing::Sse,
+                errors,
+                move |data| parse_event(data, &backend),
+            ))
+        }
+        .boxed()
+    }
+
+    fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+        let request = self
+            .client
+            .get(format!("{}/health", self.url))
+            .timeout(self.timeout);
+        let errors = self.errors();
+        let url = self.url.clone();
+        async move {
+            let response = match http::send(request, &errors).await {
+                Ok(response) => response,
+                Err(BackendError::Status {
+                    backend,
+                    status: 503,
+                    body,
+                    retry_after,
+                }) => {
+                    return Err(BackendError::Status {
+                        backend,
+                        status: 503,
+                        body: format!("model still loading; try again shortly ({body})"),
+                        retry_after,
+                    });
+                }
+                Err(err) => return Err(err),
+            };
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
+            let status = value["status"].as_str().unwrap_or("unknown");
+            if status == "ok" {
+                Ok(format!("{url} answers; status ok"))
+            } else {
+                Err(errors.protocol(format!(
+                    "`/health` answered `{}`",
+                    excerpt(&value.to_string())
+                )))
+            }
+        }
+        .boxed()
+    }
+}
+
+/// One event: `{"content": "text", "stop": false}`, the final `{"stop": true}`, or
+/// `{"error": {"message": ...}}`.
+fn parse_event(data: &str, backend: &str) -> Result<Event, BackendError> {
+    let value: Value = serde_json::from_str(data).map_err(|e| BackendError::Protocol {
+        backend: backend.to_owned(),
+        detail: format!("bad event `{}`: {e}", excerpt(data)),
+    })?;
+    if let Some(error) = value.get("error") {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .or_else(|| error.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.to_string());
+        return Err(BackendError::Protocol {
+            backend: backend.to_owned(),
+            detail: format!("the server reported: {}", excerpt(&message)),
+        });
+    }
+    let text = value.get("content").and_then(Value::as_str);
+    let stop = value.get("stop").and_then(Value::as_bool).unwrap_or(false);
+    if text.is_none() && !stop {
+        return Err(BackendError::Protocol {
+            backend: backend.to_owned(),
+            detail: format!("no `content` in `{}`", excerpt(data)),
+        });
+    }
+    match text.filter(|t| !t.is_empty()) {
+        // Text on the final event still counts; the body ends right after it.
+        Some(text) => Ok(Event::Chunks(vec![Chunk {
+            candidate: 0,
+            text: text.to_owned(),
+        }])),
+        None if stop => Ok(Event::Done),
+        None => Ok(Event::Chunks(Vec::new())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+    use tandem_core::{BackendKind, CompletionMode, Snippet, SnippetSource};
+
+    use super::*;
+
+    fn request() -> CompletionRequest {
+        CompletionRequest {
+            prefix: "fn main() {\n    let x = ".into(),
+            suffix: ";\n}\n".into(),
+            snippets: vec![
+                Snippet {
+                    path: "src/util.rs".into(),
+                    start_line: 1,
+                    end_line: 3,
+                    text: "pub fn helper() -> u32 {\n    1\n}".into(),
+                    source: SnippetSource::Definition,
+                    kind: Some("function".into()),
+                    score: 1.0,
+                },
+                Snippet {
+                    path: "src/lib.rs".into(),
+                    start_line: 4,
+                    end_line: 4,
+                    text: "pub mod util;\n".into(),
+                    source: SnippetSource::Similar,
+                    kind: None,
+                    score: 0.5,
+                },
+            ],
+            path: "src/main.rs".into(),
+            language: "rust".into(),
+            mode: CompletionMode::SingleLine,
+            stop: vec!["\n\n".into()],
+            max_tokens: 32,
+            candidates: 1,
+        }
+    }
+
+    trait ExpectError {
+        fn expect_error(self) -> BackendError;
+    }
+
+    impl ExpectError for Result<Event, BackendError> {
+        #[track_caller]
+        fn expect_error(self) -> BackendError {
+            match self {
+                Err(err) => err,
+                Ok(_) => panic!("expected an error"),
+            }
+        }
+    }
+
+    fn pretty(value: &Value) -> String {
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    }
+
+    #[test]
+    fn body_puts_snippets_in_input_extra() {
+        let config = BackendConfig {
+            kind: BackendKind::Llamacpp,
+            top_p: Some(0.95),
+            request_body: Some(json!({"n_indent": 4, "cache_prompt": false})),
+            ..BackendConfig::default()
+        };
+        let backend = LlamaCppBackend::new(&config).expect("valid");
+        expect![[r##"
+            {
+              "cache_prompt": false,
+              "input_extra": [
+                {
+                  "filename": "src/util.rs",
+                  "text": "pub fn helper() -> u32 {\n    1\n}\n"
+                },
+                {
+                  "filename": "src/lib.rs",
+                  "text": "pub mod util;\n"
+                }
+              ],
+              "input_prefix": "fn main() {\n    let x = ",
+              "input_suffix": ";\n}\n",
+              "n_indent": 4,
+              "n_predict": 32,
+              "stop": [
+                "\n\n"
+              ],
+              "stream": true,
+              "temperature": 0.2,
+              "top_p": 0.95
+            }"##]]
+        .assert_eq(&pretty(&backend.body(&request())));
+        assert_eq!(backend.preview(&request()).prompt, None);
+    }
+
+    #[test]
+    fn body_names_the_model_when_set() {
+        let config = BackendConfig {
+            kind: BackendKind::Llamacpp,
+            model: Some("qwen".into()),
+            ..BackendConfig::default()
+        };
+        let backend = LlamaCppBackend::new(&config).expect("valid");
+        let mut req = request();
+        req.snippets.clear();
+        expect![[r##"
+            {
+              "cache_prompt": true,
+              "input_extra": [],
+              "input_prefix": "fn main() {\n    let x = ",
+              "input_suffix": ";\n}\n",
+              "model": "qwen",
+              "n_predict": 32,
+              "stop": [
+                "\n\n"
+              ],
+              "stream": true,
+              "temperature": 0.2
+            }"##]]
+        .assert_eq(&pretty(&backend.body(&req)));
+    }
+
+    #[test]
+    fn events_parse_into_text_done_and_errors() {
+        let parse = |d: &str| parse_event(d, "b");
+        assert!(matches!(
+            parse(r#"{"content":"let","stop":false,"id_slot":0,"multimodal":false,"index":0}"#),
+            Ok(Event::Chunks(c)) if c == vec![Chunk { candidate: 0, text: "let".into() }]
+        ));
+        assert!(matches!(
+            parse(r#"{"content":"","stop":false}"#),
+            Ok(Event::Chunks(c)) if c.is_empty()
+        ));
+        assert!(matches!(
+            parse(r#"{"content":"","stop":true,"stopped_eos":true,"timings":{}}"#),
+            Ok(Event::Done)
+        ));
+        assert!(matches!(
+            parse(r#"{"content":" 1","stop":true}"#),
+            Ok(Event::Chunks(c)) if c.len() == 1
+        ));
+        let err = parse(r#"{"error":{"code":500,"message":"Infill is not supported by this model","type":"server_error"}}"#).expect_error();
+        assert!(err.to_string().contains("Infill is not supported"), "{err}");
+        let err = parse(r#"{"error":"boom"}"#).expect_error();
+        assert!(err.to_string().contains("boom"), "{err}");
+        let err = parse("{\"content\":").expect_error();
+        assert!(err.to_string().contains("bad event"), "{err}");
+        let err = parse(r#"{"tokens":[1]}"#).expect_error();
+        assert!(err.to_string().contains("no `content`"), "{err}");
+    }
 }

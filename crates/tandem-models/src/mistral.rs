@@ -1,15 +1,274 @@
-//! The `mistral` backend (being written).
+//! The `mistral` backend: Codestral's native fill-in-the-middle endpoint,
+//! `POST {url}/v1/fim/completions` with `prompt` (the prefix, context snippets rendered as
+//! comments before it) and `suffix`; no template. The answer streams as Server-Sent Events with
+//! OpenAI-style chat chunks.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tandem_core::BackendConfig;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tandem_core::{BackendConfig, CompletionRequest};
 
-use crate::{Backend, BackendError};
+use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::openai_chat::parse_event;
+use crate::{Backend, BackendError, Capabilities, ChunkStream, WirePreview};
+
+/// The model asked for when `backend.model` is not set.
+pub const DEFAULT_MODEL: &str = "codestral-latest";
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
-    Err(BackendError::Config(format!(
-        "backend kind `{}` is not available yet",
-        config.kind.as_str()
-    )))
+    Ok(Arc::new(MistralBackend::new(config)?))
+}
+
+pub struct MistralBackend {
+    client: reqwest::Client,
+    url: String,
+    model: String,
+    temperature: f32,
+    top_p: Option<f32>,
+    max_tokens: u32,
+    request_body: Option<Value>,
+    timeout: Duration,
+}
+
+impl MistralBackend {
+    pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
+        let url = http::base_url(config);
+        let client = http::client(config, &url, KeyHeader::Bearer)?;
+        Ok(Self {
+            client,
+            url,
+            model: config
+                .model
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_tokens: config.max_tokens,
+            request_body: config.request_body.clone(),
+            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+        })
+    }
+
+    /// The prefix with the context snippets before it.
+    fn prompt(req: &CompletionRequest) -> String {
+        format!(
+            "{}{}",
+            tandem_core::prompt::render_snippets(&req.snippets, &req.language),
+            req.prefix
+        )
+    }
+
+    fn body(&self, req: &CompletionRequest) -> Value {
+        let mut body = json!({
+            "model": self.model,
+            "prompt": Self::prompt(req),
+            "suffix": req.suffix,
+            "max_tokens": req.max_tokens.min(self.max_tokens).max(1),
+            "temperature": self.temperature,
+            "stream": true,
+        });
+        if let Some(top_p) = self.top_p {
+            body["top_p"] = json!(top_p);
+        }
+        if !req.stop.is_empty() {
+            body["stop"] = json!(req.stop);
+        }
+        if let Some(extra) = &self.request_body {
+            tandem_core::config::merge(&mut body, extra.clone());
+        }
+        body
+    }
+
+    fn errors(&self) -> ErrorMap {
+        ErrorMap {
+            backend: format!("`mistral` at {}", self.url),
+            timeout_ms: self.timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl Backend for MistralBackend {
+    fn describe(&self) -> String {
+        self.errors().backend
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fim: true,
+            chat: true,
+            candidates: false,
+        }
+    }
+
+    fn preview(&self, req: &CompletionRequest) -> WirePreview {
+        WirePreview {
+            prompt: Some(Self::prompt(req)),
+            body: Some(self.body(req)),
+        }
+    }
+
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self
+            .client
+            .post(format!("{}/v1/fim/completions", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(&self.body(&req));
+        let errors = self.errors();
+        async move {
+            let response = http::send(request, &errors).await?;
+            tracing::debug!("{} answers; streaming", errors.backend);
+            if http::is_json(&response) {
+                // The server answered in one piece.
+                let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
+                let chunks = parse_event(&value, &errors.backend)?;
+                return Ok(
+                    Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream
+                );
+            }
+            let backend = errors.backend.clone();
+            Ok(http::event_stream(
+                response,
+                Framing::Sse,
+                errors.clone(),
+                move |data| {
+                    if data.trim() == "[DONE]" {
+                        return Ok(Event::Done);
+                    }
+                    let value: Value =
+                        serde_json::from_str(data).map_err(|e| BackendError::Protocol {
+                            backend: backend.clone(),
+                            detail: format!("bad event `{}`: {e}", excerpt(data)),
+                        })?;
+                    // One candidate only: every piece belongs to the first.
+                    parse_event(&value, &backend).map(|chunks| {
+                        Event::Chunks(chunks.into_iter().filter(|c| c.candidate == 0).collect())
+                    })
+                },
+            ))
+        }
+        .boxed()
+    }
+
+    fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+        let request = self
+            .client
+            .get(format!("{}/v1/models", self.url))
+            .timeout(self.timeout);
+        let errors = self.errors();
+        let model = self.model.clone();
+        let url = self.url.clone();
+        async move {
+            let response = http::send(request, &errors).await?;
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
+            Ok(crate::openai::models_line(&url, &value, Some(&model)))
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+    use tandem_core::{BackendKind, CompletionMode, Snippet, SnippetSource};
+
+    use super::*;
+    use crate::Chunk;
+
+    fn request() -> CompletionRequest {
+        CompletionRequest {
+            prefix: "def area(r):\n    return ".into(),
+            suffix: "\n\nprint(area(2))\n".into(),
+            snippets: vec![Snippet {
+                path: "consts.py".into(),
+                start_line: 1,
+                end_line: 1,
+                text: "PI = 3.14159".into(),
+                source: SnippetSource::Definition,
+                kind: None,
+                score: 1.0,
+            }],
+            path: "geo.py".into(),
+            language: "python".into(),
+            mode: CompletionMode::SingleLine,
+            stop: vec!["\n\n".into()],
+            max_tokens: 64,
+            candidates: 2,
+        }
+    }
+
+    #[test]
+    fn body_snapshot() {
+        let config = BackendConfig {
+            kind: BackendKind::Mistral,
+            stop: vec!["\n\n".into()],
+            request_body: Some(json!({"min_tokens": 1})),
+            ..BackendConfig::default()
+        };
+        let backend = MistralBackend::new(&config).expect("valid");
+        assert_eq!(backend.url, "https://codestral.mistral.ai");
+        let body = serde_json::to_string_pretty(&backend.body(&request())).expect("json");
+        expect![[r##"
+            {
+              "max_tokens": 64,
+              "min_tokens": 1,
+              "model": "codestral-latest",
+              "prompt": "# Path: consts.py\n# PI = 3.14159\n\ndef area(r):\n    return ",
+              "stop": [
+                "\n\n"
+              ],
+              "stream": true,
+              "suffix": "\n\nprint(area(2))\n",
+              "temperature": 0.20000000298023224
+            }"##]]
+        .assert_eq(&body);
+        assert_eq!(
+            backend.preview(&request()).prompt.as_deref(),
+            Some("# Path: consts.py\n# PI = 3.14159\n\ndef area(r):\n    return ")
+        );
+    }
+
+    #[test]
+    fn a_configured_model_is_sent() {
+        let config = BackendConfig {
+            kind: BackendKind::Mistral,
+            model: Some("codestral-2501".into()),
+            top_p: Some(0.5),
+            ..BackendConfig::default()
+        };
+        let backend = MistralBackend::new(&config).expect("valid");
+        let mut req = request();
+        req.stop.clear();
+        let body = backend.body(&req);
+        assert_eq!(body["model"], "codestral-2501");
+        assert_eq!(body["top_p"], 0.5);
+        assert!(body.get("stop").is_none(), "{body}");
+    }
+
+    #[test]
+    fn events_parse_like_chat_chunks() {
+        let v = json!({"id": "x", "object": "chat.completion.chunk", "model": "codestral",
+            "choices": [{"index": 0, "delta": {"content": "PI * r"}, "finish_reason": null}]});
+        assert_eq!(
+            parse_event(&v, "b").expect("ok"),
+            vec![Chunk {
+                candidate: 0,
+                text: "PI * r".into()
+            }]
+        );
+        let err =
+            parse_event(&json!({"error": {"message": "Unauthorized"}}), "b").expect_err("error");
+        assert!(err.to_string().contains("Unauthorized"), "{err}");
+    }
 }

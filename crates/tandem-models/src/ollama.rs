@@ -1,15 +1,522 @@
-//! The `ollama` backend (being written).
+//! The `ollama` backend: Ollama's native `POST {url}/api/generate`, streamed as
+//! newline-delimited JSON.
+//!
+//! Two modes. By default Tandem sends the prefix (with the context snippets rendered as comments
+//! before it) as `prompt` and the text after the cursor as `suffix`, and Ollama applies the
+//! model's own fill-in-the-middle template. When `backend.fim` names a template, Tandem renders
+//! the prompt itself and sends it with `raw: true`, with the template's stop tokens.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tandem_core::BackendConfig;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tandem_core::prompt::render_snippets;
+use tandem_core::{BackendConfig, CompletionRequest, FimTemplate};
 
-use crate::{Backend, BackendError};
+use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
-    Err(BackendError::Config(format!(
-        "backend kind `{}` is not available yet",
-        config.kind.as_str()
-    )))
+    Ok(Arc::new(OllamaBackend::new(config)?))
+}
+
+pub struct OllamaBackend {
+    client: reqwest::Client,
+    url: String,
+    model: String,
+    /// `Some`: raw mode with this template; `None`: Ollama applies the model's template.
+    template: Option<FimTemplate>,
+    temperature: f32,
+    top_p: Option<f32>,
+    max_tokens: u32,
+    keep_alive: Option<Value>,
+    request_body: Option<Value>,
+    timeout: Duration,
+}
+
+impl OllamaBackend {
+    pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
+        let url = http::base_url(config);
+        let model = config
+            .model
+            .clone()
+            .filter(|m| !m.trim().is_empty())
+            .ok_or_else(|| {
+                BackendError::Config(
+                    "the `ollama` backend needs `backend.model`: the name of a model you have \
+                     pulled, e.g. `qwen2.5-coder:1.5b-base` (`ollama pull qwen2.5-coder:1.5b-base`)"
+                        .to_owned(),
+                )
+            })?;
+        // Unset: Ollama applies the model's own FIM template. Set (`auto`, a name or a custom
+        // template): Tandem's template, sent raw.
+        let template = match &config.fim {
+            Some(fim) => Some(
+                FimTemplate::resolve(Some(fim), config.model.as_deref())
+                    .map_err(BackendError::Config)?,
+            ),
+            None => None,
+        };
+        let client = http::client(config, &url, KeyHeader::Bearer)?;
+        Ok(Self {
+            client,
+            url,
+            model,
+            template,
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_tokens: config.max_tokens,
+            keep_alive: config.keep_alive.as_deref().map(keep_alive),
+            request_body: config.request_body.clone(),
+            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+        })
+    }
+
+    /// The `prompt` sent: the template's rendering in raw mode, else snippets and prefix.
+    fn prompt(&self, req: &CompletionRequest) -> String {
+        match &self.template {
+            Some(template) => template.render(req),
+            None => format!(
+                "{}{}",
+                render_snippets(&req.snippets, &req.language),
+                req.prefix
+            ),
+        }
+    }
+
+    fn body(&self, req: &CompletionRequest) -> Value {
+        let mut stop: Vec<String> = Vec::new();
+        if let Some(template) = &self.template {
+            stop.extend(template.stop.iter().map(|s| s.to_string()));
+        }
+        for s in &req.stop {
+            if !stop.contains(s) {
+                stop.push(s.clone());
+            }
+        }
+        let mut options = json!({
+            "num_predict": req.max_tokens.min(self.max_tokens).max(1),
+            "temperature": float(self.temperature),
+        });
+        if let Some(top_p) = self.top_p {
+            options["top_p"] = float(top_p);
+        }
+        // An empty list would replace the model's own stop parameters.
+        if !stop.is_empty() {
+            options["stop"] = json!(stop);
+        }
+        let mut body = json!({
+            "model": self.model,
+            "prompt": self.prompt(req),
+            "stream": true,
+            "options": options,
+        });
+        if self.template.is_some() {
+            body["raw"] = json!(true);
+        } else {
+            body["suffix"] = json!(req.suffix);
+        }
+        if let Some(keep_alive) = &self.keep_alive {
+            body["keep_alive"] = keep_alive.clone();
+        }
+        if let Some(extra) = &self.request_body {
+            tandem_core::config::merge(&mut body, extra.clone());
+        }
+        body
+    }
+
+    fn errors(&self) -> ErrorMap {
+        ErrorMap {
+            backend: format!("`ollama` at {}", self.url),
+            timeout_ms: self.timeout.as_millis() as u64,
+        }
+    }
+}
+
+/// An `f32` setting as the JSON number it was written as (`0.2`, not `0.20000000298023224`).
+pub(crate) fn float(x: f32) -> Value {
+    x.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+        .unwrap_or_else(|| json!(x))
+}
+
+/// `keep_alive` as Ollama reads it: a number of seconds (`-1`: forever), or a duration string.
+fn keep_alive(value: &str) -> Value {
+    let value = value.trim();
+    if let Ok(n) = value.parse::<i64>() {
+        json!(n)
+    } else if let Ok(f) = value.parse::<f64>() {
+        json!(f)
+    } else {
+        json!(value)
+    }
+}
+
+impl Backend for OllamaBackend {
+    fn describe(&self) -> String {
+        self.errors().backend
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fim: true,
+            chat: true,
+            candidates: false,
+        }
+    }
+
+    fn preview(&self, req: &CompletionRequest) -> WirePreview {
+        WirePreview {
+            prompt: Some(self.prompt(req)),
+            body: Some(self.body(req)),
+        }
+    }
+
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self
+            .client
+            .post(format!("{}/api/generate", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(&self.body(&req));
+        let errors = self.errors();
+        let raw = self.template.is_some();
+        async move {
+            let response = match http::send(request, &errors).await {
+                Ok(response) => response,
+                Err(err) => return Err(explain(err, raw)),
+            };
+            if http::is_json(&response) {
+                // `stream: false` (from `requestBody`): one object.
+                let text = response.text().await.map_err(|e| errors.map(&e))?;
+                let chunks = match parse_line(&text, &errors.backend)? {
+                    Event::Chunks(chunks) => chunks,
+                    Event::Done => Vec::new(),
+                };
+                return Ok(
+                    Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream
+                );
+            }
+            let backend = errors.backend.clone();
+            Ok(http::event_stream(
+                response,
+                Framing::Ndjson,
+                errors,
+                move |line| parse_line(line, &backend),
+            ))
+        }
+        .boxed()
+    }
+
+    fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+        let request = self
+            .client
+            .get(format!("{}/api/tags", self.url))
+            .timeout(self.timeout);
+        let errors = self.errors();
+        let model = self.model.clone();
+        let url = self.url.clone();
+        async move {
+            let response = http::send(request, &errors).await?;
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
+            Ok(tags_line(&url, &value, &model))
+        }
+        .boxed()
+    }
+}
+
+/// A model without a fill-in-the-middle template cannot take `suffix`: say what to do.
+fn explain(err: BackendError, raw: bool) -> BackendError {
+    match &err {
+        BackendError::Status { status, body, .. }
+            if !raw && *status == 400 && body.contains("does not support insert") =>
+        {
+            BackendError::Config(format!(
+                "{err}; this model's Ollama template has no fill-in-the-middle support: use a \
+                 code model with one (e.g. `qwen2.5-coder:1.5b-base`), or set `backend.fim` to \
+                 the model's template to send raw prompts"
+            ))
+        }
+        _ => err,
+    }
+}
+
+/// "URL answers; models: a, b" from `/api/tags`, warning when `model` is not pulled.
+fn tags_line(url: &str, value: &Value, model: &str) -> String {
+    let names: Vec<&str> = value["models"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["name"].as_str().or_else(|| m["model"].as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut line = format!(
+        "{url} answers; models: {}",
+        if names.is_empty() {
+            "none pulled".to_owned()
+        } else {
+            names.join(", ")
+        }
+    );
+    let latest = format!("{model}:latest");
+    if !names.iter().any(|n| *n == model || *n == latest) {
+        line.push_str(&format!(
+            "; warning: `backend.model` `{model}` is not among them (`ollama pull {model}`)"
+        ));
+    }
+    line
+}
+
+/// One line of the stream: `{"response": "text", "done": false}`, the final `{"done": true}`,
+/// or `{"error": "..."}`.
+fn parse_line(line: &str, backend: &str) -> Result<Event, BackendError> {
+    let value: Value = serde_json::from_str(line).map_err(|e| BackendError::Protocol {
+        backend: backend.to_owned(),
+        detail: format!("bad line `{}`: {e}", excerpt(line)),
+    })?;
+    if let Some(error) = value.get("error") {
+        let message = error
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.to_string());
+        return Err(BackendError::Protocol {
+            backend: backend.to_owned(),
+            detail: format!("the server reported: {}", excerpt(&message)),
+        });
+    }
+    let text = value.get("response").and_then(Value::as_str);
+    let done = value.get("done").and_then(Value::as_bool).unwrap_or(false);
+    if text.is_none() && !done {
+        return Err(BackendError::Protocol {
+            backend: backend.to_owned(),
+            detail: format!("no `response` in `{}`", excerpt(line)),
+        });
+    }
+    match text.filter(|t| !t.is_empty()) {
+        // Text on the final line still counts; the body ends right after it.
+        Some(text) => Ok(Event::Chunks(vec![Chunk {
+            candidate: 0,
+            text: text.to_owned(),
+        }])),
+        None if done => Ok(Event::Done),
+        None => Ok(Event::Chunks(Vec::new())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+    use tandem_core::{BackendKind, CompletionMode, Snippet, SnippetSource};
+
+    use super::*;
+
+    fn request() -> CompletionRequest {
+        CompletionRequest {
+            prefix: "def add(a, b):\n    ".into(),
+            suffix: "\n\nprint(add(1, 2))\n".into(),
+            snippets: vec![Snippet {
+                path: "util.py".into(),
+                start_line: 1,
+                end_line: 2,
+                text: "def sub(a, b):\n    return a - b".into(),
+                source: SnippetSource::Definition,
+                kind: Some("function".into()),
+                score: 1.0,
+            }],
+            path: "main.py".into(),
+            language: "python".into(),
+            mode: CompletionMode::MultiLine,
+            stop: vec!["\n\n\n".into()],
+            max_tokens: 64,
+            candidates: 1,
+        }
+    }
+
+    fn config() -> BackendConfig {
+        BackendConfig {
+            kind: BackendKind::Ollama,
+            model: Some("qwen2.5-coder:1.5b-base".into()),
+            stop: vec!["\n\n\n".into()],
+            ..BackendConfig::default()
+        }
+    }
+
+    trait ExpectError {
+        fn expect_error(self) -> BackendError;
+    }
+
+    impl ExpectError for Result<Event, BackendError> {
+        #[track_caller]
+        fn expect_error(self) -> BackendError {
+            match self {
+                Err(err) => err,
+                Ok(_) => panic!("expected an error"),
+            }
+        }
+    }
+
+    fn pretty(value: &Value) -> String {
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    }
+
+    #[test]
+    fn default_mode_sends_prefix_and_suffix_for_the_model_template() {
+        let mut config = config();
+        config.keep_alive = Some("-1".into());
+        config.top_p = Some(0.9);
+        let backend = OllamaBackend::new(&config).expect("valid");
+        expect![[r##"
+            {
+              "keep_alive": -1,
+              "model": "qwen2.5-coder:1.5b-base",
+              "options": {
+                "num_predict": 64,
+                "stop": [
+                  "\n\n\n"
+                ],
+                "temperature": 0.2,
+                "top_p": 0.9
+              },
+              "prompt": "# Path: util.py\n# def sub(a, b):\n#     return a - b\n\ndef add(a, b):\n    ",
+              "stream": true,
+              "suffix": "\n\nprint(add(1, 2))\n"
+            }"##]]
+        .assert_eq(&pretty(&backend.body(&request())));
+        assert!(backend.capabilities().chat);
+    }
+
+    #[test]
+    fn fim_template_sends_a_raw_prompt_with_its_stops_and_merged_extras() {
+        let mut config = config();
+        config.fim = Some("qwen".into());
+        config.keep_alive = Some("5m".into());
+        config.request_body = Some(json!({"options": {"num_ctx": 8192}, "stream": true}));
+        let backend = OllamaBackend::new(&config).expect("valid");
+        let mut req = request();
+        req.snippets.clear();
+        req.max_tokens = 500; // capped by `backend.maxTokens`
+        expect![[r#"
+            {
+              "keep_alive": "5m",
+              "model": "qwen2.5-coder:1.5b-base",
+              "options": {
+                "num_ctx": 8192,
+                "num_predict": 128,
+                "stop": [
+                  "<|endoftext|>",
+                  "<|fim_prefix|>",
+                  "<|fim_suffix|>",
+                  "<|fim_middle|>",
+                  "<|file_sep|>",
+                  "<|im_end|>",
+                  "\n\n\n"
+                ],
+                "temperature": 0.2
+              },
+              "prompt": "<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>",
+              "raw": true,
+              "stream": true
+            }"#]]
+        .assert_eq(&pretty(&backend.body(&req)));
+        let preview = backend.preview(&req);
+        assert_eq!(
+            preview.prompt.as_deref(),
+            preview.body.as_ref().and_then(|b| b["prompt"].as_str())
+        );
+    }
+
+    #[test]
+    fn no_stop_list_when_there_are_no_stops() {
+        let mut config = config();
+        config.stop.clear();
+        let backend = OllamaBackend::new(&config).expect("valid");
+        let mut req = request();
+        req.stop.clear();
+        assert!(backend.body(&req)["options"].get("stop").is_none());
+    }
+
+    #[test]
+    fn a_missing_model_is_a_clear_error() {
+        let mut config = config();
+        config.model = None;
+        let err = OllamaBackend::new(&config).err().expect("error");
+        let text = err.to_string();
+        assert!(text.contains("`backend.model`"), "{text}");
+        assert!(text.contains("qwen2.5-coder:1.5b-base"), "{text}");
+    }
+
+    #[test]
+    fn lines_parse_into_text_done_and_errors() {
+        let chunk = |t: &str| Chunk {
+            candidate: 0,
+            text: t.into(),
+        };
+        let parse = |l: &str| parse_line(l, "b");
+        assert!(matches!(
+            parse(r#"{"model":"m","created_at":"t","response":"fo","done":false}"#),
+            Ok(Event::Chunks(c)) if c == vec![chunk("fo")]
+        ));
+        assert!(matches!(
+            parse(r#"{"model":"m","response":"","done":false}"#),
+            Ok(Event::Chunks(c)) if c.is_empty()
+        ));
+        assert!(matches!(
+            parse(r#"{"model":"m","response":"","done":true,"done_reason":"stop","eval_count":3}"#),
+            Ok(Event::Done)
+        ));
+        assert!(matches!(
+            parse(r#"{"model":"m","done":true}"#),
+            Ok(Event::Done)
+        ));
+        let err = parse(r#"{"error":"model runner has unexpectedly stopped"}"#).expect_error();
+        assert!(err.to_string().contains("unexpectedly stopped"), "{err}");
+        let err = parse(r#"{"response":"x""#).expect_error();
+        assert!(err.to_string().contains("bad line"), "{err}");
+        let err = parse(r#"{"status":"pulling"}"#).expect_error();
+        assert!(err.to_string().contains("no `response`"), "{err}");
+    }
+
+    #[test]
+    fn tags_warn_about_a_model_not_pulled() {
+        let tags =
+            json!({"models": [{"name": "qwen2.5-coder:1.5b-base"}, {"name": "llama3:latest"}]});
+        let line = tags_line("http://h", &tags, "qwen2.5-coder:1.5b-base");
+        assert_eq!(
+            line,
+            "http://h answers; models: qwen2.5-coder:1.5b-base, llama3:latest"
+        );
+        assert!(!tags_line("http://h", &tags, "llama3").contains("warning"));
+        let line = tags_line("http://h", &tags, "codellama:7b-code");
+        assert!(
+            line.contains("warning: `backend.model` `codellama:7b-code`"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_model_without_fim_support_gets_advice() {
+        let err = BackendError::Status {
+            backend: "b".into(),
+            status: 400,
+            body: r#"{"error":"registry.ollama.ai/library/llama3:latest does not support insert"}"#
+                .into(),
+            retry_after: None,
+        };
+        let text = explain(err.clone(), false).to_string();
+        assert!(text.contains("`backend.fim`"), "{text}");
+        assert_eq!(explain(err.clone(), true), err);
+    }
 }

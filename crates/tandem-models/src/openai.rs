@@ -28,15 +28,8 @@ pub struct OpenAiBackend {
 impl OpenAiBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
         let url = http::base_url(config);
-        let template = match &config.fim {
-            Some(name) => FimTemplate::by_name(name).ok_or_else(|| {
-                BackendError::Config(format!(
-                    "`backend.fim` is `{name}`; expected one of {}",
-                    FimTemplate::NAMES.join(", ")
-                ))
-            })?,
-            None => FimTemplate::starcoder(),
-        };
+        let template = FimTemplate::resolve(config.fim.as_deref(), config.model.as_deref())
+            .map_err(BackendError::Config)?;
         let client = http::client(config, &url, KeyHeader::Bearer)?;
         Ok(Self {
             client,
@@ -119,33 +112,29 @@ impl Backend for OpenAiBackend {
             .header(CONTENT_TYPE, "application/json")
             .json(&self.body(&req));
         let errors = self.errors();
+        let template = self.template.clone();
         async move {
             let response = http::send(request, &errors).await?;
             if http::is_json(&response) {
                 // The server ignored `stream: true` and answered in one piece.
                 let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
                 let chunks = parse_event(&value, &errors.backend)?;
-                return Ok(
-                    Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream
-                );
+                let stream = futures::stream::iter(chunks.into_iter().map(Ok));
+                return Ok(strip_special(Box::pin(stream), &template));
             }
             let backend = errors.backend.clone();
-            Ok(http::event_stream(
-                response,
-                Framing::Sse,
-                errors.clone(),
-                move |data| {
-                    if data.trim() == "[DONE]" {
-                        return Ok(Event::Done);
-                    }
-                    let value: Value =
-                        serde_json::from_str(data).map_err(|e| BackendError::Protocol {
-                            backend: backend.clone(),
-                            detail: format!("bad event `{}`: {e}", excerpt(data)),
-                        })?;
-                    parse_event(&value, &backend).map(Event::Chunks)
-                },
-            ))
+            let events = http::event_stream(response, Framing::Sse, errors.clone(), move |data| {
+                if data.trim() == "[DONE]" {
+                    return Ok(Event::Done);
+                }
+                let value: Value =
+                    serde_json::from_str(data).map_err(|e| BackendError::Protocol {
+                        backend: backend.clone(),
+                        detail: format!("bad event `{}`: {e}", excerpt(data)),
+                    })?;
+                parse_event(&value, &backend).map(Event::Chunks)
+            });
+            Ok(strip_special(events, &template))
         }
         .boxed()
     }
@@ -193,6 +182,68 @@ pub(crate) fn models_line(url: &str, value: &Value, model: Option<&str>) -> Stri
         ));
     }
     line
+}
+
+/// `stream` with the template's special tokens removed, per candidate: a server that does not
+/// honour the stop sequences (or streams a marker the template does not stop on) must not put
+/// `<|endoftext|>` and what follows it into the editor. A token split across chunks is held
+/// back until it is decided; a candidate ends at its first special token.
+fn strip_special(stream: ChunkStream, template: &FimTemplate) -> ChunkStream {
+    use futures::StreamExt;
+    use std::collections::HashMap;
+
+    struct State {
+        inner: ChunkStream,
+        template: FimTemplate,
+        filters: HashMap<u32, tandem_core::prompt::SpecialFilter>,
+        /// Set once the inner stream is over: the held-back text is flushed from here.
+        flushing: Option<std::vec::IntoIter<Chunk>>,
+    }
+
+    let state = State {
+        inner: stream,
+        template: template.clone(),
+        filters: HashMap::new(),
+        flushing: None,
+    };
+    Box::pin(futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(rest) = &mut st.flushing {
+                return rest.next().map(|chunk| (Ok(chunk), st));
+            }
+            match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    let template = &st.template;
+                    let filter = st
+                        .filters
+                        .entry(chunk.candidate)
+                        .or_insert_with(|| template.special_filter());
+                    let text = filter.push(&chunk.text);
+                    if !text.is_empty() {
+                        let chunk = Chunk {
+                            candidate: chunk.candidate,
+                            text,
+                        };
+                        return Some((Ok(chunk), st));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), st)),
+                None => {
+                    let mut held: Vec<Chunk> = st
+                        .filters
+                        .iter_mut()
+                        .map(|(&candidate, f)| Chunk {
+                            candidate,
+                            text: f.finish(),
+                        })
+                        .filter(|c| !c.text.is_empty())
+                        .collect();
+                    held.sort_by_key(|c| c.candidate);
+                    st.flushing = Some(held.into_iter());
+                }
+            }
+        }
+    }))
 }
 
 /// The text pieces of one completion event (streamed or not).
@@ -284,6 +335,61 @@ mod tests {
                 .expect("array")
                 .contains(&json!("\n\n"))
         );
+    }
+
+    #[test]
+    fn template_follows_the_model_and_custom_strings_work() {
+        let config = BackendConfig {
+            kind: tandem_core::BackendKind::Openai,
+            model: Some("Qwen/Qwen2.5-Coder-1.5B".into()),
+            ..BackendConfig::default()
+        };
+        let backend = OpenAiBackend::new(&config).expect("valid");
+        assert_eq!(backend.template.name, "qwen");
+        let config = BackendConfig {
+            fim: Some("<PRE>{prefix}<SUF>{suffix}<MID>".into()),
+            ..config
+        };
+        let backend = OpenAiBackend::new(&config).expect("valid");
+        assert_eq!(backend.template.name, "custom");
+        let config = BackendConfig {
+            fim: Some("nonesuch".into()),
+            ..config
+        };
+        let err = OpenAiBackend::new(&config).err().expect("error");
+        assert!(err.to_string().contains("`backend.fim`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn leaked_special_tokens_are_stripped_across_chunks() {
+        use futures::StreamExt;
+        let template = FimTemplate::by_name("starcoder").expect("known");
+        let chunk = |candidate, text: &str| {
+            Ok(Chunk {
+                candidate,
+                text: text.into(),
+            })
+        };
+        let inner = futures::stream::iter(vec![
+            chunk(0, "x = 1<|end"),
+            chunk(1, "y <"),
+            chunk(0, "oftext|>garbage"),
+            chunk(1, " 2"),
+            chunk(0, "more garbage"),
+            chunk(1, " <fim"),
+        ]);
+        let out: Vec<Chunk> = strip_special(Box::pin(inner), &template)
+            .map(|c| c.expect("ok"))
+            .collect()
+            .await;
+        let text = |candidate| {
+            out.iter()
+                .filter(|c| c.candidate == candidate)
+                .map(|c| c.text.as_str())
+                .collect::<String>()
+        };
+        assert_eq!(text(0), "x = 1");
+        assert_eq!(text(1), "y < 2 <fim");
     }
 
     #[test]

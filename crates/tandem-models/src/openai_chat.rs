@@ -1,15 +1,313 @@
-//! The `openai_chat` backend (being written).
+//! The `openai-chat` backend: an OpenAI-compatible `POST {url}/chat/completions` endpoint, for
+//! chat-only models. The code is shown with a hole marked ([`chat::user_prompt`]); the reply
+//! streams as Server-Sent Events and its code is taken out by [`chat::CodeExtractor`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tandem_core::BackendConfig;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tandem_core::{BackendConfig, CompletionRequest};
 
-use crate::{Backend, BackendError};
+use crate::chat;
+use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
-    Err(BackendError::Config(format!(
-        "backend kind `{}` is not available yet",
-        config.kind.as_str()
-    )))
+    Ok(Arc::new(OpenAiChatBackend::new(config)?))
+}
+
+pub struct OpenAiChatBackend {
+    client: reqwest::Client,
+    url: String,
+    model: Option<String>,
+    temperature: f32,
+    top_p: Option<f32>,
+    max_tokens: u32,
+    request_body: Option<Value>,
+    timeout: Duration,
+}
+
+impl OpenAiChatBackend {
+    pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
+        let url = http::base_url(config);
+        let client = http::client(config, &url, KeyHeader::Bearer)?;
+        Ok(Self {
+            client,
+            url,
+            model: config.model.clone(),
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_tokens: config.max_tokens,
+            request_body: config.request_body.clone(),
+            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+        })
+    }
+
+    fn body(&self, req: &CompletionRequest) -> Value {
+        let mut body = json!({
+            "messages": [
+                { "role": "system", "content": chat::SYSTEM_PROMPT },
+                { "role": "user", "content": chat::user_prompt(req) },
+            ],
+            "max_tokens": req.max_tokens.min(self.max_tokens).max(1),
+            "temperature": self.temperature,
+            "stream": true,
+        });
+        if let Some(model) = &self.model {
+            body["model"] = json!(model);
+        }
+        if let Some(top_p) = self.top_p {
+            body["top_p"] = json!(top_p);
+        }
+        if !req.stop.is_empty() {
+            body["stop"] = json!(req.stop);
+        }
+        if req.candidates > 1 {
+            body["n"] = json!(req.candidates);
+        }
+        if let Some(extra) = &self.request_body {
+            tandem_core::config::merge(&mut body, extra.clone());
+        }
+        body
+    }
+
+    fn errors(&self) -> ErrorMap {
+        ErrorMap {
+            backend: format!("`openai-chat` at {}", self.url),
+            timeout_ms: self.timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl Backend for OpenAiChatBackend {
+    fn describe(&self) -> String {
+        self.errors().backend
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fim: true,
+            chat: true,
+            candidates: true,
+        }
+    }
+
+    fn preview(&self, req: &CompletionRequest) -> WirePreview {
+        WirePreview {
+            prompt: Some(chat::user_prompt(req)),
+            body: Some(self.body(req)),
+        }
+    }
+
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self
+            .client
+            .post(format!("{}/chat/completions", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(&self.body(&req));
+        let errors = self.errors();
+        let line_prefix = chat::line_prefix(&req).to_owned();
+        let candidates = req.candidates;
+        async move {
+            let response = http::send(request, &errors).await?;
+            tracing::debug!("{} answers; streaming", errors.backend);
+            let chunks: ChunkStream = if http::is_json(&response) {
+                // The server ignored `stream: true` and answered in one piece.
+                let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
+                let chunks = parse_event(&value, &errors.backend)?;
+                Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)))
+            } else {
+                let backend = errors.backend.clone();
+                http::event_stream(response, Framing::Sse, errors.clone(), move |data| {
+                    if data.trim() == "[DONE]" {
+                        return Ok(Event::Done);
+                    }
+                    let value: Value =
+                        serde_json::from_str(data).map_err(|e| BackendError::Protocol {
+                            backend: backend.clone(),
+                            detail: format!("bad event `{}`: {e}", excerpt(data)),
+                        })?;
+                    parse_event(&value, &backend).map(Event::Chunks)
+                })
+            };
+            Ok(chat::extract_code(chunks, &line_prefix, candidates))
+        }
+        .boxed()
+    }
+
+    fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+        let request = self
+            .client
+            .get(format!("{}/models", self.url))
+            .timeout(self.timeout);
+        let errors = self.errors();
+        let model = self.model.clone();
+        let url = self.url.clone();
+        async move {
+            let response = http::send(request, &errors).await?;
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
+            Ok(crate::openai::models_line(&url, &value, model.as_deref()))
+        }
+        .boxed()
+    }
+}
+
+/// The text pieces of one chat completion event: `choices[].delta.content` when streamed,
+/// `choices[].message.content` when not.
+pub(crate) fn parse_event(value: &Value, backend: &str) -> Result<Vec<Chunk>, BackendError> {
+    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.to_string());
+        return Err(BackendError::Protocol {
+            backend: backend.to_owned(),
+            detail: format!("the server reported: {}", excerpt(&message)),
+        });
+    }
+    let Some(choices) = value.get("choices").and_then(Value::as_array) else {
+        return Err(BackendError::Protocol {
+            backend: backend.to_owned(),
+            detail: format!("no `choices` in `{}`", excerpt(&value.to_string())),
+        });
+    };
+    Ok(choices
+        .iter()
+        .enumerate()
+        .filter_map(|(i, choice)| {
+            let text = choice
+                .get("delta")
+                .or_else(|| choice.get("message"))
+                .and_then(|d| d.get("content"))
+                .and_then(Value::as_str)?;
+            let candidate = choice
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(i as u64);
+            (!text.is_empty()).then(|| Chunk {
+                candidate: u32::try_from(candidate).unwrap_or(0),
+                text: text.to_owned(),
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+    use tandem_core::{BackendKind, CompletionMode};
+
+    use super::*;
+
+    fn request() -> CompletionRequest {
+        CompletionRequest {
+            prefix: "def add(a, b):\n    return ".into(),
+            suffix: "\n".into(),
+            snippets: vec![],
+            path: "calc.py".into(),
+            language: "python".into(),
+            mode: CompletionMode::SingleLine,
+            stop: vec!["\n\n".into()],
+            max_tokens: 32,
+            candidates: 2,
+        }
+    }
+
+    #[test]
+    fn body_snapshot() {
+        let config = BackendConfig {
+            kind: BackendKind::OpenaiChat,
+            model: Some("gpt-4o-mini".into()),
+            top_p: Some(0.9),
+            stop: vec!["\n\n".into()],
+            request_body: Some(json!({"seed": 7, "temperature": 0.0})),
+            ..BackendConfig::default()
+        };
+        let backend = OpenAiChatBackend::new(&config).expect("valid");
+        let body = serde_json::to_string_pretty(&backend.body(&request())).expect("json");
+        expect![[r#"
+            {
+              "max_tokens": 32,
+              "messages": [
+                {
+                  "content": "You are a code completion engine inside a code editor. You are shown a source file in which the marker {{FILL_HERE}} stands for missing code. Reply with only the code that replaces the marker: no explanations, no Markdown code fences, and do not repeat the code before or after the marker. Match the file's language, style and indentation. If nothing is missing, reply with nothing.",
+                  "role": "system"
+                },
+                {
+                  "content": "The file being edited:\n\n<file path=\"calc.py\" language=\"python\">\ndef add(a, b):\n    return {{FILL_HERE}}\n</file>\n\nComplete the rest of the line at {{FILL_HERE}} (a single line at most). Reply with only the code that replaces {{FILL_HERE}}, without a code fence and without repeating the text before it on its line.",
+                  "role": "user"
+                }
+              ],
+              "model": "gpt-4o-mini",
+              "n": 2,
+              "seed": 7,
+              "stop": [
+                "\n\n"
+              ],
+              "stream": true,
+              "temperature": 0.0,
+              "top_p": 0.8999999761581421
+            }"#]]
+        .assert_eq(&body);
+        assert_eq!(backend.url, "http://127.0.0.1:8000/v1");
+        let preview = backend.preview(&request());
+        assert_eq!(
+            preview.prompt.as_deref(),
+            backend.body(&request())["messages"][1]["content"].as_str()
+        );
+    }
+
+    #[test]
+    fn one_candidate_sends_no_n_and_no_stops_when_none_are_set() {
+        let config = BackendConfig {
+            kind: BackendKind::OpenaiChat,
+            ..BackendConfig::default()
+        };
+        let backend = OpenAiChatBackend::new(&config).expect("valid");
+        let mut req = request();
+        req.candidates = 1;
+        req.stop.clear();
+        let body = backend.body(&req);
+        for key in ["n", "stop", "model", "top_p"] {
+            assert!(body.get(key).is_none(), "{key} in {body}");
+        }
+    }
+
+    #[test]
+    fn events_parse_into_chunks_per_candidate() {
+        let v = json!({"choices": [
+            {"index": 1, "delta": {"content": "a"}},
+            {"index": 0, "delta": {"role": "assistant"}},
+            {"index": 0, "delta": {"content": ""}, "finish_reason": "stop"},
+        ]});
+        assert_eq!(
+            parse_event(&v, "b").expect("ok"),
+            vec![Chunk {
+                candidate: 1,
+                text: "a".into()
+            }]
+        );
+        let whole = json!({"choices": [{"index": 0, "message": {"content": "x"}}]});
+        assert_eq!(parse_event(&whole, "b").expect("ok")[0].text, "x");
+        let err = parse_event(
+            &json!({"error": {"message": "rate limited", "type": "requests"}}),
+            "b",
+        )
+        .expect_err("error");
+        assert!(err.to_string().contains("rate limited"), "{err}");
+        let err = parse_event(&json!({"id": "x"}), "b").expect_err("no choices");
+        assert!(err.to_string().contains("no `choices`"), "{err}");
+    }
 }

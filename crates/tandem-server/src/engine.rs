@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 use tandem_core::config::{LayerSource, resolve};
-use tandem_core::{CompletionRequest, Config, CursorWindow, Flow, PostProcessor, Snapshot};
+use tandem_core::context::PromptBudget;
+use tandem_core::tokens::TokenCounter;
+use tandem_core::{
+    CompletionRequest, Config, CursorWindow, FimTemplate, Flow, PostProcessor, Snapshot,
+};
 use tandem_models::{Backend, BackendError, EmbeddedIndex, WirePreview};
 
 /// What a completion is computed from.
@@ -50,6 +54,8 @@ pub struct Engine {
     configs: Mutex<HashMap<Option<PathBuf>, Arc<Config>>>,
     /// One backend (and so one pooled HTTP client) per distinct backend configuration.
     backends: Mutex<HashMap<String, Arc<dyn Backend>>>,
+    /// Token counters by `backend.tokenizerPath` (`None`: the character heuristic).
+    counters: Mutex<HashMap<Option<String>, Arc<dyn TokenCounter>>>,
 }
 
 impl Engine {
@@ -59,6 +65,7 @@ impl Engine {
             layers: Mutex::new(Layers::default()),
             configs: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
+            counters: Mutex::new(HashMap::new()),
         }
     }
 
@@ -201,21 +208,47 @@ impl Engine {
         self.backend_condition(config).map(|(_, c)| c)
     }
 
-    /// The cursor window and the request that a completion at `input` sends.
+    /// The token counter for a configuration: the tokenizer at `backend.tokenizerPath`
+    /// (loaded once), else the character heuristic.
+    pub fn counter(&self, config: &Config) -> Result<Arc<dyn TokenCounter>, BackendError> {
+        let key = config.backend.tokenizer_path.clone();
+        if let Some(c) = self.counters.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let counter = tandem_models::tokenizer::counter(key.as_deref())?;
+        if let Ok(mut counters) = self.counters.lock() {
+            counters.insert(key, counter.clone());
+        }
+        Ok(counter)
+    }
+
+    /// The cursor window and the request that a completion at `input` sends, fitted into
+    /// `backend.contextWindow` (see `tandem_core::context`).
     pub fn request(
         &self,
         input: &CompletionInput,
         config: &Config,
-    ) -> (CursorWindow, CompletionRequest) {
-        let window = CursorWindow::at(&input.snapshot.rope, input.offset, &config.context);
-        let request = window.request(
+    ) -> Result<(CursorWindow, CompletionRequest), BackendError> {
+        let counter = self.counter(config)?;
+        // Validation already rejected a bad `backend.fim`; chat backends use no template, and
+        // StarCoder's markers are a fair estimate of their overhead.
+        let template = FimTemplate::resolve(
+            config.backend.fim.as_deref(),
+            config.backend.model.as_deref(),
+        )
+        .unwrap_or_else(|_| FimTemplate::starcoder());
+        let budget = PromptBudget {
+            config,
+            template: &template,
+            counter: counter.as_ref(),
+        };
+        Ok(budget.assemble(
+            &input.snapshot.rope,
+            input.offset,
             input.path.clone(),
             input.snapshot.language_id.clone(),
             Vec::new(),
-            &config.backend,
-            config.completion.candidates,
-        );
-        (window, request)
+        ))
     }
 
     /// What would be sent for `input`, for `tandem context`.
@@ -225,7 +258,7 @@ impl Engine {
     ) -> Result<(CompletionRequest, WirePreview), BackendError> {
         let config = self.config(input.root.as_deref());
         let backend = self.backend(&config)?;
-        let (_, request) = self.request(input, &config);
+        let (_, request) = self.request(input, &config)?;
         let preview = backend.preview(&request);
         Ok((request, preview))
     }
@@ -238,7 +271,7 @@ impl Engine {
         let started = Instant::now();
         let config = self.config(input.root.as_deref());
         let backend = self.backend(&config)?;
-        let (window, request) = self.request(input, &config);
+        let (window, request) = self.request(input, &config)?;
         let candidates = request.candidates.max(1) as usize;
         let mut stream = backend.stream(request).await?;
         let mut posts: Vec<PostProcessor> = (0..candidates)
