@@ -166,3 +166,81 @@ fn cancellation_against_the_real_engine_leaves_it_serving() {
         .collect();
     assert!(trouble.is_empty(), "no backend trouble: {trouble:?}");
 }
+
+#[test]
+fn openai_chat_streams_from_the_real_engine_and_cli_and_server_agree() {
+    let Some(url) = realserver() else { return };
+    let dir = TempDir::new("real-chat");
+    let file = dir.write("calc.py", SOURCE);
+    let config = dir.write(
+        "config.toml",
+        &format!(
+            "[backend]\nkind = \"openai-chat\"\nurl = \"{url}\"\nmaxTokens = 24\ntemperature = 0.0\ntimeoutMs = 60000\n"
+        ),
+    );
+    let location = format!("{}:{}:{}", file.display(), LINE + 1, COL + 1);
+    let root = dir.path().display().to_string();
+    let out = run_cli(&[
+        "complete",
+        &location,
+        "--json",
+        "--config",
+        &config.display().to_string(),
+        "--root",
+        &root,
+    ]);
+    assert!(
+        out.status.success(),
+        "tandem complete --json with openai-chat against the real server: {out:#?}"
+    );
+    let cli: Value = serde_json::from_str(&out.stdout).expect("JSON output");
+    let cli_items: Vec<String> = cli["completions"]
+        .as_array()
+        .expect("a completions array")
+        .iter()
+        .map(|v| v.as_str().expect("text").to_owned())
+        .collect();
+    assert!(
+        !cli["raw"][0].as_str().unwrap_or_default().is_empty(),
+        "the real engine streamed text: {cli:#}"
+    );
+
+    let mut opts = options(&url);
+    opts["backend"]["kind"] = json!("openai-chat");
+    let server = TestServer::start_in(opts, Some(dir.path()));
+    let uri = dir.uri("calc.py");
+    server.open(&uri, "python", SOURCE);
+    let offset = SOURCE
+        .lines()
+        .take(LINE as usize)
+        .map(|l| l.len() + 1)
+        .sum::<usize>()
+        + COL as usize;
+    let texts = server.inline_texts(&uri, position(SOURCE, offset, Encoding::Utf16), 1);
+    assert_eq!(
+        texts, cli_items,
+        "the server shows what `tandem complete` prints"
+    );
+
+    // Cancelled at once: exactly one answer, and the engine goes on serving.
+    let pending = server.inline_async(&uri, position(SOURCE, offset, Encoding::Utf16), 1);
+    let id = pending.id;
+    server.cancel(pending);
+    let response = server.response(tandem_e2e::Pending { id });
+    assert!(
+        response["error"]["code"] == -32800 || response["result"]["items"].is_array(),
+        "{response:#}"
+    );
+    let again = server.inline_texts(&uri, position(SOURCE, offset, Encoding::Utf16), 1);
+    assert_eq!(
+        again, cli_items,
+        "deterministic at temperature 0, after a cancellation"
+    );
+    let transcript = server.shutdown_and_exit();
+    let trouble: Vec<String> = transcript
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains("backend"))
+        .collect();
+    assert!(trouble.is_empty(), "no backend trouble: {trouble:?}");
+}

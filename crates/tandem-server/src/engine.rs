@@ -33,6 +33,9 @@ pub struct CompletionInput {
 pub struct CompletionOutput {
     /// Distinct completions, best first; empty when nothing is worth showing.
     pub items: Vec<String>,
+    /// What each candidate's stream delivered before post-processing (up to where it stopped
+    /// reading), for `tandem complete --json`.
+    pub raw: Vec<String>,
     /// Time spent waiting for the backend, and in total.
     pub backend_ms: f64,
     pub total_ms: f64,
@@ -278,12 +281,14 @@ impl Engine {
             .map(|_| PostProcessor::new(&window))
             .collect();
         let mut stopped = vec![false; candidates];
+        let mut raw = vec![String::new(); candidates];
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             let i = chunk.candidate as usize;
             if i >= candidates || stopped[i] {
                 continue;
             }
+            raw[i].push_str(&chunk.text);
             if posts[i].push(&chunk.text) == Flow::Stop {
                 stopped[i] = true;
                 if stopped.iter().all(|s| *s) {
@@ -316,6 +321,7 @@ impl Engine {
         }
         Ok(CompletionOutput {
             items,
+            raw,
             backend_ms,
             total_ms: ms(started.elapsed()),
         })

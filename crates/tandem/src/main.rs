@@ -275,6 +275,7 @@ async fn complete(
     if as_json {
         let value = json!({
             "completions": output.items,
+            "raw": output.raw,
             "timing": { "indexMs": index_ms, "backendMs": output.backend_ms, "totalMs": output.total_ms },
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
