@@ -214,6 +214,7 @@ fn engine_for(
     let started = Instant::now();
     if index {
         let config = engine.config(Some(root));
+        engine.index().set_budget(config.workspace.index_budget_bytes);
         let limits = tandem_workspace::Limits {
             max_file_bytes: config.workspace.max_file_bytes,
             budget_bytes: config.workspace.index_budget_bytes,

@@ -678,6 +678,12 @@ impl EmbeddedIndex {
         }
     }
 
+    /// Changes the budget (from `workspace.indexBudgetBytes`); it is enforced from the next
+    /// update on.
+    pub fn set_budget(&self, budget_bytes: u64) {
+        self.write().budget = usize::try_from(budget_bytes).unwrap_or(usize::MAX);
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner
             .read()
