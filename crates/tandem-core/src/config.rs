@@ -286,6 +286,9 @@ impl LayerSource {
     }
 }
 
+/// Most alternatives a completion may ask for.
+pub const MAX_CANDIDATES: u32 = 8;
+
 /// Keys a workspace file may not set unless trusted: they decide where code and keys go.
 pub const UNTRUSTED_KEYS: &[&str] = &[
     "kind",
@@ -294,6 +297,7 @@ pub const UNTRUSTED_KEYS: &[&str] = &[
     "headers",
     "caCertPath",
     "requestBody",
+    "tokenizerPath",
     "trustWorkspaceConfig",
 ];
 
@@ -387,6 +391,18 @@ fn validate(config: &Config) -> Vec<String> {
     }
     if let Err(e) = crate::prompt::FimTemplate::resolve(b.fim.as_deref(), b.model.as_deref()) {
         problems.push(format!("tandem: {e}"));
+    }
+    if !(1..=MAX_CANDIDATES).contains(&config.completion.candidates) {
+        problems.push(format!(
+            "tandem: `completion.candidates` must be between 1 and {MAX_CANDIDATES}, got {}",
+            config.completion.candidates
+        ));
+    }
+    if b.max_tokens == 0 || b.max_tokens > 8192 {
+        problems.push(format!(
+            "tandem: `backend.maxTokens` must be between 1 and 8192, got {}",
+            b.max_tokens
+        ));
     }
     let c = &config.context;
     for (key, share) in [

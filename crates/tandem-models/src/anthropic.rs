@@ -1,6 +1,9 @@
 //! The `anthropic` backend: Anthropic's `POST {url}/v1/messages`, chat-style like
 //! `openai-chat` (the same prompt with a hole, the same code extraction). The reply streams as
 //! Server-Sent Events whose data carry their own `type`.
+//!
+//! [`Backend::chat`] posts the caller's messages to the same endpoint (system messages go to the
+//! top-level `system`) and streams the reply's text as it is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,10 @@ use tandem_core::{BackendConfig, CompletionRequest};
 
 use crate::chat;
 use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
-use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
+use crate::{
+    Backend, BackendError, Capabilities, ChatMessage, ChatRequest, ChatRole, Chunk, ChunkStream,
+    WirePreview,
+};
 
 /// The API version this backend speaks.
 pub const API_VERSION: &str = "2023-06-01";
@@ -63,20 +69,40 @@ impl AnthropicBackend {
         })
     }
 
-    fn body(&self, req: &CompletionRequest) -> Value {
+    /// What the completion and the chat bodies share: system messages go to the top-level
+    /// `system`, the others to `messages`.
+    fn messages_body(
+        &self,
+        messages: &[ChatMessage],
+        max_tokens: u32,
+        temperature: f32,
+        stop: &[String],
+    ) -> Value {
+        let system: Vec<&str> = messages
+            .iter()
+            .filter(|m| m.role == ChatRole::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        let rest: Vec<ChatMessage> = messages
+            .iter()
+            .filter(|m| m.role != ChatRole::System)
+            .cloned()
+            .collect();
         let mut body = json!({
             "model": self.model,
-            "max_tokens": req.max_tokens.min(self.max_tokens).max(1),
-            "system": chat::SYSTEM_PROMPT,
-            "messages": [{ "role": "user", "content": chat::user_prompt(req) }],
+            "max_tokens": max_tokens.max(1),
+            "messages": chat::messages_json(&rest),
             "stream": true,
-            "temperature": self.temperature,
+            "temperature": temperature,
         });
+        if !system.is_empty() {
+            body["system"] = json!(system.join("\n\n"));
+        }
         if let Some(top_p) = self.top_p {
             body["top_p"] = json!(top_p);
         }
         // The API rejects stop sequences that are only whitespace.
-        let stops: Vec<&String> = req.stop.iter().filter(|s| !s.trim().is_empty()).collect();
+        let stops: Vec<&String> = stop.iter().filter(|s| !s.trim().is_empty()).collect();
         if !stops.is_empty() {
             body["stop_sequences"] = json!(stops);
         }
@@ -84,6 +110,34 @@ impl AnthropicBackend {
             tandem_core::config::merge(&mut body, extra.clone());
         }
         body
+    }
+
+    fn body(&self, req: &CompletionRequest) -> Value {
+        self.messages_body(
+            &chat::completion_messages(req),
+            req.max_tokens.min(self.max_tokens),
+            self.temperature,
+            &req.stop,
+        )
+    }
+
+    fn chat_body(&self, req: &ChatRequest) -> Value {
+        self.messages_body(
+            &req.messages,
+            req.max_tokens,
+            req.temperature.unwrap_or(self.temperature),
+            &req.stop,
+        )
+    }
+
+    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.with_version(
+            self.client
+                .post(format!("{}/v1/messages", self.url))
+                .timeout(self.timeout)
+                .header(CONTENT_TYPE, "application/json")
+                .json(body),
+        )
     }
 
     fn errors(&self) -> ErrorMap {
@@ -126,32 +180,25 @@ impl Backend for AnthropicBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self.with_version(
-            self.client
-                .post(format!("{}/v1/messages", self.url))
-                .timeout(self.timeout)
-                .header(CONTENT_TYPE, "application/json")
-                .json(&self.body(&req)),
-        );
+        let request = self.post(&self.body(&req));
         let errors = self.errors();
         let line_prefix = chat::line_prefix(&req).to_owned();
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers; streaming", errors.backend);
-            let chunks: ChunkStream = if http::is_json(&response) {
-                // A whole message rather than a stream.
-                let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
-                let text = message_text(&value, &errors.backend)?;
-                Box::pin(futures::stream::iter(
-                    (!text.is_empty()).then_some(Ok(Chunk { candidate: 0, text })),
-                ))
-            } else {
-                let backend = errors.backend.clone();
-                http::event_stream(response, Framing::Sse, errors.clone(), move |data| {
-                    parse_event(data, &backend)
-                })
-            };
+            let chunks = read_chunks(response, errors).await?;
             Ok(chat::extract_code(chunks, &line_prefix, 1))
+        }
+        .boxed()
+    }
+
+    fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self.post(&self.chat_body(&req));
+        let errors = self.errors();
+        async move {
+            let response = http::send(request, &errors).await?;
+            tracing::debug!("{} answers the chat; streaming", errors.backend);
+            read_chunks(response, errors).await
         }
         .boxed()
     }
@@ -175,6 +222,28 @@ impl Backend for AnthropicBackend {
         }
         .boxed()
     }
+}
+
+/// Reads a Messages answer: its streamed events, or a whole message when it was not streamed.
+async fn read_chunks(
+    response: reqwest::Response,
+    errors: ErrorMap,
+) -> Result<ChunkStream, BackendError> {
+    if http::is_json(&response) {
+        // A whole message rather than a stream.
+        let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
+        let text = message_text(&value, &errors.backend)?;
+        return Ok(Box::pin(futures::stream::iter(
+            (!text.is_empty()).then_some(Ok(Chunk { candidate: 0, text })),
+        )));
+    }
+    let backend = errors.backend.clone();
+    Ok(http::event_stream(
+        response,
+        Framing::Sse,
+        errors,
+        move |data| parse_event(data, &backend),
+    ))
 }
 
 /// One streamed event, by the `type` inside its data: text deltas are chunks, `message_stop`
@@ -392,5 +461,64 @@ mod tests {
                 .expect("valid")
                 .version_header
         );
+    }
+
+    #[test]
+    fn chat_body_puts_system_messages_at_the_top() {
+        let mut c = config();
+        c.top_p = Some(0.5);
+        let backend = AnthropicBackend::new(&c).expect("valid");
+        let req = ChatRequest {
+            messages: vec![
+                ChatMessage::system("You refactor code."),
+                ChatMessage::user("Rename `x`:\nlet x = 1;"),
+                ChatMessage::assistant("let total = 1;"),
+                ChatMessage::system("Answer in Rust."),
+                ChatMessage::user("Make it mutable."),
+            ],
+            max_tokens: 2048,
+            temperature: Some(0.0),
+            stop: vec![" ".into(), "</answer>".into()],
+        };
+        let body = serde_json::to_string_pretty(&backend.chat_body(&req)).expect("json");
+        expect![[r#"
+            {
+              "max_tokens": 2048,
+              "messages": [
+                {
+                  "content": "Rename `x`:\nlet x = 1;",
+                  "role": "user"
+                },
+                {
+                  "content": "let total = 1;",
+                  "role": "assistant"
+                },
+                {
+                  "content": "Make it mutable.",
+                  "role": "user"
+                }
+              ],
+              "model": "claude-test",
+              "stop_sequences": [
+                "</answer>"
+              ],
+              "stream": true,
+              "system": "You refactor code.\n\nAnswer in Rust.",
+              "temperature": 0.0,
+              "top_p": 0.5
+            }"#]]
+        .assert_eq(&body);
+        let req = ChatRequest {
+            messages: vec![ChatMessage::user("hi")],
+            max_tokens: 0,
+            temperature: None,
+            stop: vec![],
+        };
+        let body = backend.chat_body(&req);
+        for key in ["system", "stop_sequences"] {
+            assert!(body.get(key).is_none(), "{key} in {body}");
+        }
+        assert_eq!(body["max_tokens"], 1);
+        assert_eq!(body["temperature"], json!(c.temperature));
     }
 }

@@ -1,14 +1,34 @@
 //! What the chat-style backends (`openai-chat`, `anthropic`) share: the prompt that shows the
 //! code with a hole marked and asks for the missing code only, and the [`CodeExtractor`] that
 //! takes the code out of the reply as it streams (a Markdown fence, prose before it, the line
-//! before the cursor repeated).
+//! before the cursor repeated). Also the wire shape of [`ChatMessage`]s that the OpenAI-style
+//! APIs (`openai-chat`, `mistral`, Ollama's `/api/chat`) share.
 
 use std::collections::VecDeque;
 
 use futures::StreamExt;
+use serde_json::{Value, json};
 use tandem_core::{CompletionMode, CompletionRequest};
 
-use crate::{BackendError, Chunk, ChunkStream};
+use crate::{BackendError, ChatMessage, Chunk, ChunkStream};
+
+/// Messages as OpenAI-style chat APIs take them: `[{"role": "user", "content": "..."}]`.
+pub fn messages_json(messages: &[ChatMessage]) -> Value {
+    Value::Array(
+        messages
+            .iter()
+            .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
+            .collect(),
+    )
+}
+
+/// The messages of a completion: the system prompt, then the code with its hole.
+pub fn completion_messages(req: &CompletionRequest) -> Vec<ChatMessage> {
+    vec![
+        ChatMessage::system(SYSTEM_PROMPT),
+        ChatMessage::user(user_prompt(req)),
+    ]
+}
 
 /// The marker of the hole in the code shown to the model.
 pub const HOLE: &str = "{{FILL_HERE}}";
@@ -352,9 +372,7 @@ pub fn extract_code(stream: ChunkStream, line_prefix: &str, candidates: u32) -> 
         pending: VecDeque::new(),
         ended: false,
     };
-    let line_prefix = line_prefix.to_owned();
     let stream = futures::stream::unfold(state, move |mut s| {
-        let line_prefix = line_prefix.clone();
         async move {
             loop {
                 if let Some(item) = s.pending.pop_front() {
@@ -366,8 +384,10 @@ pub fn extract_code(stream: ChunkStream, line_prefix: &str, candidates: u32) -> 
                 match s.inner.next().await {
                     Some(Ok(chunk)) => {
                         let i = chunk.candidate as usize;
-                        while s.extractors.len() <= i {
-                            s.extractors.push(CodeExtractor::new(&line_prefix));
+                        // Candidates beyond those asked for are ignored (a server's `index` is
+                        // not trusted to size anything).
+                        if i >= s.extractors.len() {
+                            continue;
                         }
                         let text = s.extractors[i].push(&chunk.text);
                         if !text.is_empty() {

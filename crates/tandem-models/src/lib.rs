@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tandem_core::{BackendConfig, BackendKind, CompletionRequest};
@@ -69,6 +70,67 @@ pub struct WirePreview {
     pub body: Option<serde_json::Value>,
 }
 
+/// Who says a [`ChatMessage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatRole {
+    System,
+    User,
+    Assistant,
+}
+
+impl ChatRole {
+    /// The role as the chat APIs spell it: `system`, `user`, `assistant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatRole::System => "system",
+            ChatRole::User => "user",
+            ChatRole::Assistant => "assistant",
+        }
+    }
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    pub role: ChatRole,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: ChatRole::System,
+            content: content.into(),
+        }
+    }
+
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: ChatRole::User,
+            content: content.into(),
+        }
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: ChatRole::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// A conversation to continue, for [`Backend::chat`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    /// The most tokens the reply may take (sent as is, not capped by `backend.maxTokens`).
+    pub max_tokens: u32,
+    /// `None`: the backend's configured temperature.
+    pub temperature: Option<f32>,
+    /// Stop sequences; empty: none are sent.
+    pub stop: Vec<String>,
+}
+
 pub trait Backend: Send + Sync + 'static {
     /// A short description for messages: "openai at http://127.0.0.1:8000/v1".
     fn describe(&self) -> String;
@@ -83,6 +145,21 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>>;
+
+    /// Continues a conversation. The future resolves once the server has answered (or failed);
+    /// the stream then yields the reply's text as it arrives, all as candidate 0, unaltered (no
+    /// code is taken out of it: callers decide). Dropping the stream cancels the request.
+    ///
+    /// Backends that cannot chat fail at once with a [`BackendError::Config`] that says so.
+    fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let _ = req;
+        let err = BackendError::Config(format!(
+            "{} cannot chat; configure a chat-capable backend (openai-chat, ollama, mistral, \
+             anthropic)",
+            self.describe()
+        ));
+        futures::future::ready(Err(err)).boxed()
+    }
 
     /// Checks that the backend answers, for `tandem doctor`: a one-line description on success.
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>>;

@@ -2,6 +2,8 @@
 //! `POST {url}/v1/fim/completions` with `prompt` (the prefix, context snippets rendered as
 //! comments before it) and `suffix`; no template. The answer streams as Server-Sent Events with
 //! OpenAI-style chat chunks.
+//!
+//! [`Backend::chat`] posts to `{url}/v1/chat/completions`, which streams the same chunks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +14,10 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest};
 
-use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
-use crate::openai_chat::parse_event;
-use crate::{Backend, BackendError, Capabilities, ChunkStream, WirePreview};
+use crate::chat;
+use crate::http::{self, ErrorMap, KeyHeader};
+use crate::openai_chat::read_chunks;
+use crate::{Backend, BackendError, Capabilities, ChatRequest, ChunkStream, WirePreview};
 
 /// The model asked for when `backend.model` is not set.
 pub const DEFAULT_MODEL: &str = "codestral-latest";
@@ -64,7 +67,7 @@ impl MistralBackend {
     }
 
     fn body(&self, req: &CompletionRequest) -> Value {
-        let mut body = json!({
+        let body = json!({
             "model": self.model,
             "prompt": Self::prompt(req),
             "suffix": req.suffix,
@@ -72,16 +75,41 @@ impl MistralBackend {
             "temperature": self.temperature,
             "stream": true,
         });
+        self.finish_body(body, &req.stop)
+    }
+
+    /// The body for `/v1/chat/completions`.
+    fn chat_body(&self, req: &ChatRequest) -> Value {
+        let body = json!({
+            "model": self.model,
+            "messages": chat::messages_json(&req.messages),
+            "max_tokens": req.max_tokens.max(1),
+            "temperature": req.temperature.unwrap_or(self.temperature),
+            "stream": true,
+        });
+        self.finish_body(body, &req.stop)
+    }
+
+    /// What both bodies share: `top_p`, the stops, then `backend.requestBody` merged in.
+    fn finish_body(&self, mut body: Value, stop: &[String]) -> Value {
         if let Some(top_p) = self.top_p {
             body["top_p"] = json!(top_p);
         }
-        if !req.stop.is_empty() {
-            body["stop"] = json!(req.stop);
+        if !stop.is_empty() {
+            body["stop"] = json!(stop);
         }
         if let Some(extra) = &self.request_body {
             tandem_core::config::merge(&mut body, extra.clone());
         }
         body
+    }
+
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(body)
     }
 
     fn errors(&self) -> ErrorMap {
@@ -116,44 +144,24 @@ impl Backend for MistralBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self
-            .client
-            .post(format!("{}/v1/fim/completions", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(&self.body(&req));
+        let request = self.post("/v1/fim/completions", &self.body(&req));
         let errors = self.errors();
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers; streaming", errors.backend);
-            if http::is_json(&response) {
-                // The server answered in one piece.
-                let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
-                let chunks = parse_event(&value, &errors.backend)?;
-                return Ok(
-                    Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream
-                );
-            }
-            let backend = errors.backend.clone();
-            Ok(http::event_stream(
-                response,
-                Framing::Sse,
-                errors.clone(),
-                move |data| {
-                    if data.trim() == "[DONE]" {
-                        return Ok(Event::Done);
-                    }
-                    let value: Value =
-                        serde_json::from_str(data).map_err(|e| BackendError::Protocol {
-                            backend: backend.clone(),
-                            detail: format!("bad event `{}`: {e}", excerpt(data)),
-                        })?;
-                    // One candidate only: every piece belongs to the first.
-                    parse_event(&value, &backend).map(|chunks| {
-                        Event::Chunks(chunks.into_iter().filter(|c| c.candidate == 0).collect())
-                    })
-                },
-            ))
+            // One candidate only: every piece belongs to the first.
+            read_chunks(response, errors, true).await
+        }
+        .boxed()
+    }
+
+    fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self.post("/v1/chat/completions", &self.chat_body(&req));
+        let errors = self.errors();
+        async move {
+            let response = http::send(request, &errors).await?;
+            tracing::debug!("{} answers the chat; streaming", errors.backend);
+            read_chunks(response, errors, true).await
         }
         .boxed()
     }
@@ -185,6 +193,7 @@ mod tests {
 
     use super::*;
     use crate::Chunk;
+    use crate::openai_chat::parse_event;
 
     fn request() -> CompletionRequest {
         CompletionRequest {
@@ -270,5 +279,53 @@ mod tests {
         let err =
             parse_event(&json!({"error": {"message": "Unauthorized"}}), "b").expect_err("error");
         assert!(err.to_string().contains("Unauthorized"), "{err}");
+    }
+
+    #[test]
+    fn chat_body_snapshot() {
+        let config = BackendConfig {
+            kind: BackendKind::Mistral,
+            top_p: Some(0.5),
+            ..BackendConfig::default()
+        };
+        let backend = MistralBackend::new(&config).expect("valid");
+        let req = ChatRequest {
+            messages: vec![
+                crate::ChatMessage::system("You explain code."),
+                crate::ChatMessage::user("What does `area` do?"),
+            ],
+            max_tokens: 512,
+            temperature: Some(0.7),
+            stop: vec!["\n\n\n".into()],
+        };
+        let body = serde_json::to_string_pretty(&backend.chat_body(&req)).expect("json");
+        expect![[r#"
+            {
+              "max_tokens": 512,
+              "messages": [
+                {
+                  "content": "You explain code.",
+                  "role": "system"
+                },
+                {
+                  "content": "What does `area` do?",
+                  "role": "user"
+                }
+              ],
+              "model": "codestral-latest",
+              "stop": [
+                "\n\n\n"
+              ],
+              "stream": true,
+              "temperature": 0.699999988079071,
+              "top_p": 0.5
+            }"#]]
+        .assert_eq(&body);
+        let mut req = req;
+        req.temperature = None;
+        req.stop.clear();
+        let body = backend.chat_body(&req);
+        assert_eq!(body["temperature"], json!(config.temperature));
+        assert!(body.get("stop").is_none(), "{body}");
     }
 }

@@ -5,6 +5,9 @@
 //! before it) as `prompt` and the text after the cursor as `suffix`, and Ollama applies the
 //! model's own fill-in-the-middle template. When `backend.fim` names a template, Tandem renders
 //! the prompt itself and sends it with `raw: true`, with the template's stop tokens.
+//!
+//! [`Backend::chat`] posts the caller's messages to `POST {url}/api/chat` (Ollama applies the
+//! model's chat template), streamed as newline-delimited JSON too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +19,9 @@ use serde_json::{Value, json};
 use tandem_core::prompt::render_snippets;
 use tandem_core::{BackendConfig, CompletionRequest, FimTemplate};
 
+use crate::chat;
 use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
-use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
+use crate::{Backend, BackendError, Capabilities, ChatRequest, Chunk, ChunkStream, WirePreview};
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
@@ -98,17 +102,7 @@ impl OllamaBackend {
                 stop.push(s.clone());
             }
         }
-        let mut options = json!({
-            "num_predict": req.max_tokens.min(self.max_tokens).max(1),
-            "temperature": float(self.temperature),
-        });
-        if let Some(top_p) = self.top_p {
-            options["top_p"] = float(top_p);
-        }
-        // An empty list would replace the model's own stop parameters.
-        if !stop.is_empty() {
-            options["stop"] = json!(stop);
-        }
+        let options = self.options(req.max_tokens.min(self.max_tokens), self.temperature, &stop);
         let mut body = json!({
             "model": self.model,
             "prompt": self.prompt(req),
@@ -120,6 +114,42 @@ impl OllamaBackend {
         } else {
             body["suffix"] = json!(req.suffix);
         }
+        self.finish_body(body)
+    }
+
+    /// The body for `/api/chat`.
+    fn chat_body(&self, req: &ChatRequest) -> Value {
+        let options = self.options(
+            req.max_tokens,
+            req.temperature.unwrap_or(self.temperature),
+            &req.stop,
+        );
+        self.finish_body(json!({
+            "model": self.model,
+            "messages": chat::messages_json(&req.messages),
+            "stream": true,
+            "options": options,
+        }))
+    }
+
+    /// `options`: the token limit, sampling, and the stops.
+    fn options(&self, max_tokens: u32, temperature: f32, stop: &[String]) -> Value {
+        let mut options = json!({
+            "num_predict": max_tokens.max(1),
+            "temperature": float(temperature),
+        });
+        if let Some(top_p) = self.top_p {
+            options["top_p"] = float(top_p);
+        }
+        // An empty list would replace the model's own stop parameters.
+        if !stop.is_empty() {
+            options["stop"] = json!(stop);
+        }
+        options
+    }
+
+    /// What both bodies share: `keep_alive`, then `backend.requestBody` merged in.
+    fn finish_body(&self, mut body: Value) -> Value {
         if let Some(keep_alive) = &self.keep_alive {
             body["keep_alive"] = keep_alive.clone();
         }
@@ -127,6 +157,14 @@ impl OllamaBackend {
             tandem_core::config::merge(&mut body, extra.clone());
         }
         body
+    }
+
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(body)
     }
 
     fn errors(&self) -> ErrorMap {
@@ -182,12 +220,7 @@ impl Backend for OllamaBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self
-            .client
-            .post(format!("{}/api/generate", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(&self.body(&req));
+        let request = self.post("/api/generate", &self.body(&req));
         let errors = self.errors();
         let raw = self.template.is_some();
         async move {
@@ -195,24 +228,18 @@ impl Backend for OllamaBackend {
                 Ok(response) => response,
                 Err(err) => return Err(explain(err, raw)),
             };
-            if http::is_json(&response) {
-                // `stream: false` (from `requestBody`): one object.
-                let text = response.text().await.map_err(|e| errors.map(&e))?;
-                let chunks = match parse_line(&text, &errors.backend)? {
-                    Event::Chunks(chunks) => chunks,
-                    Event::Done => Vec::new(),
-                };
-                return Ok(
-                    Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream
-                );
-            }
-            let backend = errors.backend.clone();
-            Ok(http::event_stream(
-                response,
-                Framing::Ndjson,
-                errors,
-                move |line| parse_line(line, &backend),
-            ))
+            read_chunks(response, errors, parse_line).await
+        }
+        .boxed()
+    }
+
+    fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self.post("/api/chat", &self.chat_body(&req));
+        let errors = self.errors();
+        async move {
+            let response = http::send(request, &errors).await?;
+            tracing::debug!("{} answers the chat; streaming", errors.backend);
+            read_chunks(response, errors, parse_chat_line).await
         }
         .boxed()
     }
@@ -280,9 +307,51 @@ fn tags_line(url: &str, value: &Value, model: &str) -> String {
     line
 }
 
-/// One line of the stream: `{"response": "text", "done": false}`, the final `{"done": true}`,
-/// or `{"error": "..."}`.
+/// Reads a streamed answer line by line with `parse`, or the one object of an answer that was
+/// not streamed (`stream: false` from `requestBody`).
+async fn read_chunks(
+    response: reqwest::Response,
+    errors: ErrorMap,
+    parse: fn(&str, &str) -> Result<Event, BackendError>,
+) -> Result<ChunkStream, BackendError> {
+    if http::is_json(&response) {
+        let text = response.text().await.map_err(|e| errors.map(&e))?;
+        let chunks = match parse(&text, &errors.backend)? {
+            Event::Chunks(chunks) => chunks,
+            Event::Done => Vec::new(),
+        };
+        return Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))));
+    }
+    let backend = errors.backend.clone();
+    Ok(http::event_stream(
+        response,
+        Framing::Ndjson,
+        errors,
+        move |line| parse(line, &backend),
+    ))
+}
+
+/// One line of a `/api/generate` stream: `{"response": "text", "done": false}`, the final
+/// `{"done": true}`, or `{"error": "..."}`.
 fn parse_line(line: &str, backend: &str) -> Result<Event, BackendError> {
+    parse_object(line, backend, "response", |v| v.get("response")?.as_str())
+}
+
+/// One line of a `/api/chat` stream: `{"message": {"role": "assistant", "content": "text"},
+/// "done": false}`, the final `"done": true`, or `{"error": "..."}`.
+fn parse_chat_line(line: &str, backend: &str) -> Result<Event, BackendError> {
+    parse_object(line, backend, "message", |v| {
+        v.get("message")?.get("content")?.as_str()
+    })
+}
+
+/// One line of either stream, its text found by `text` (`field` names it in messages).
+fn parse_object(
+    line: &str,
+    backend: &str,
+    field: &str,
+    text: impl for<'a> Fn(&'a Value) -> Option<&'a str>,
+) -> Result<Event, BackendError> {
     let value: Value = serde_json::from_str(line).map_err(|e| BackendError::Protocol {
         backend: backend.to_owned(),
         detail: format!("bad line `{}`: {e}", excerpt(line)),
@@ -297,12 +366,12 @@ fn parse_line(line: &str, backend: &str) -> Result<Event, BackendError> {
             detail: format!("the server reported: {}", excerpt(&message)),
         });
     }
-    let text = value.get("response").and_then(Value::as_str);
+    let text = text(&value);
     let done = value.get("done").and_then(Value::as_bool).unwrap_or(false);
     if text.is_none() && !done {
         return Err(BackendError::Protocol {
             backend: backend.to_owned(),
-            detail: format!("no `response` in `{}`", excerpt(line)),
+            detail: format!("no `{field}` in `{}`", excerpt(line)),
         });
     }
     match text.filter(|t| !t.is_empty()) {
@@ -518,5 +587,78 @@ mod tests {
         let text = explain(err.clone(), false).to_string();
         assert!(text.contains("`backend.fim`"), "{text}");
         assert_eq!(explain(err.clone(), true), err);
+    }
+
+    #[test]
+    fn chat_body_snapshot() {
+        let mut config = config();
+        // The FIM template (and its stops) is for completions only.
+        config.fim = Some("qwen".into());
+        config.keep_alive = Some("10m".into());
+        config.request_body = Some(json!({"options": {"num_ctx": 8192}}));
+        let backend = OllamaBackend::new(&config).expect("valid");
+        let req = ChatRequest {
+            messages: vec![
+                crate::ChatMessage::system("You explain code."),
+                crate::ChatMessage::user("What does `add` do?"),
+            ],
+            max_tokens: 700,
+            temperature: Some(0.7),
+            stop: vec!["<|im_end|>".into()],
+        };
+        expect![[r#"
+            {
+              "keep_alive": "10m",
+              "messages": [
+                {
+                  "content": "You explain code.",
+                  "role": "system"
+                },
+                {
+                  "content": "What does `add` do?",
+                  "role": "user"
+                }
+              ],
+              "model": "qwen2.5-coder:1.5b-base",
+              "options": {
+                "num_ctx": 8192,
+                "num_predict": 700,
+                "stop": [
+                  "<|im_end|>"
+                ],
+                "temperature": 0.7
+              },
+              "stream": true
+            }"#]]
+        .assert_eq(&pretty(&backend.chat_body(&req)));
+        let mut req = req;
+        req.temperature = None;
+        req.stop.clear();
+        let body = backend.chat_body(&req);
+        assert_eq!(body["options"]["temperature"], json!(0.2));
+        assert!(body["options"].get("stop").is_none(), "{body}");
+    }
+
+    #[test]
+    fn chat_lines_parse_into_text_done_and_errors() {
+        let parse = |l: &str| parse_chat_line(l, "b");
+        assert!(matches!(
+            parse(r#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"It adds"},"done":false}"#),
+            Ok(Event::Chunks(c)) if c == vec![Chunk { candidate: 0, text: "It adds".into() }]
+        ));
+        assert!(matches!(
+            parse(
+                r#"{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}"#
+            ),
+            Ok(Event::Done)
+        ));
+        let err = parse(r#"{"error":"model 'x' not found"}"#).expect_error();
+        assert!(
+            err.to_string()
+                .contains("the server reported: model 'x' not found"),
+            "{err}"
+        );
+        let err = parse(r#"{"response":"a generate line","done":false}"#).expect_error();
+        assert!(err.to_string().contains("no `message`"), "{err}");
     }
 }

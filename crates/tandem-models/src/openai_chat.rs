@@ -1,6 +1,9 @@
 //! The `openai-chat` backend: an OpenAI-compatible `POST {url}/chat/completions` endpoint, for
 //! chat-only models. The code is shown with a hole marked ([`chat::user_prompt`]); the reply
 //! streams as Server-Sent Events and its code is taken out by [`chat::CodeExtractor`].
+//!
+//! [`Backend::chat`] posts the caller's messages to the same endpoint and streams the reply's
+//! text as it is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,9 @@ use tandem_core::{BackendConfig, CompletionRequest};
 
 use crate::chat;
 use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
-use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
+use crate::{
+    Backend, BackendError, Capabilities, ChatMessage, ChatRequest, Chunk, ChunkStream, WirePreview,
+};
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
@@ -47,14 +52,18 @@ impl OpenAiChatBackend {
         })
     }
 
-    fn body(&self, req: &CompletionRequest) -> Value {
+    /// What the completion and the chat bodies share.
+    fn messages_body(
+        &self,
+        messages: &[ChatMessage],
+        max_tokens: u32,
+        temperature: f32,
+        stop: &[String],
+    ) -> Value {
         let mut body = json!({
-            "messages": [
-                { "role": "system", "content": chat::SYSTEM_PROMPT },
-                { "role": "user", "content": chat::user_prompt(req) },
-            ],
-            "max_tokens": req.max_tokens.min(self.max_tokens).max(1),
-            "temperature": self.temperature,
+            "messages": chat::messages_json(messages),
+            "max_tokens": max_tokens.max(1),
+            "temperature": temperature,
             "stream": true,
         });
         if let Some(model) = &self.model {
@@ -63,16 +72,47 @@ impl OpenAiChatBackend {
         if let Some(top_p) = self.top_p {
             body["top_p"] = json!(top_p);
         }
-        if !req.stop.is_empty() {
-            body["stop"] = json!(req.stop);
+        if !stop.is_empty() {
+            body["stop"] = json!(stop);
         }
-        if req.candidates > 1 {
-            body["n"] = json!(req.candidates);
-        }
+        body
+    }
+
+    fn merge_extra(&self, mut body: Value) -> Value {
         if let Some(extra) = &self.request_body {
             tandem_core::config::merge(&mut body, extra.clone());
         }
         body
+    }
+
+    fn body(&self, req: &CompletionRequest) -> Value {
+        let mut body = self.messages_body(
+            &chat::completion_messages(req),
+            req.max_tokens.min(self.max_tokens),
+            self.temperature,
+            &req.stop,
+        );
+        if req.candidates > 1 {
+            body["n"] = json!(req.candidates);
+        }
+        self.merge_extra(body)
+    }
+
+    fn chat_body(&self, req: &ChatRequest) -> Value {
+        self.merge_extra(self.messages_body(
+            &req.messages,
+            req.max_tokens,
+            req.temperature.unwrap_or(self.temperature),
+            &req.stop,
+        ))
+    }
+
+    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}/chat/completions", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(body)
     }
 
     fn errors(&self) -> ErrorMap {
@@ -107,38 +147,26 @@ impl Backend for OpenAiChatBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self
-            .client
-            .post(format!("{}/chat/completions", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(&self.body(&req));
+        let request = self.post(&self.body(&req));
         let errors = self.errors();
         let line_prefix = chat::line_prefix(&req).to_owned();
         let candidates = req.candidates;
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers; streaming", errors.backend);
-            let chunks: ChunkStream = if http::is_json(&response) {
-                // The server ignored `stream: true` and answered in one piece.
-                let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
-                let chunks = parse_event(&value, &errors.backend)?;
-                Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)))
-            } else {
-                let backend = errors.backend.clone();
-                http::event_stream(response, Framing::Sse, errors.clone(), move |data| {
-                    if data.trim() == "[DONE]" {
-                        return Ok(Event::Done);
-                    }
-                    let value: Value =
-                        serde_json::from_str(data).map_err(|e| BackendError::Protocol {
-                            backend: backend.clone(),
-                            detail: format!("bad event `{}`: {e}", excerpt(data)),
-                        })?;
-                    parse_event(&value, &backend).map(Event::Chunks)
-                })
-            };
+            let chunks = read_chunks(response, errors, false).await?;
             Ok(chat::extract_code(chunks, &line_prefix, candidates))
+        }
+        .boxed()
+    }
+
+    fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        let request = self.post(&self.chat_body(&req));
+        let errors = self.errors();
+        async move {
+            let response = http::send(request, &errors).await?;
+            tracing::debug!("{} answers the chat; streaming", errors.backend);
+            read_chunks(response, errors, true).await
         }
         .boxed()
     }
@@ -161,6 +189,50 @@ impl Backend for OpenAiChatBackend {
         }
         .boxed()
     }
+}
+
+/// Reads a chat completion answer: Server-Sent Events of `choices[].delta.content` up to
+/// `[DONE]`, or one JSON document when the server ignored `stream: true`. With `first_only`, only
+/// the first candidate's text is kept.
+pub(crate) async fn read_chunks(
+    response: reqwest::Response,
+    errors: ErrorMap,
+    first_only: bool,
+) -> Result<ChunkStream, BackendError> {
+    let keep = move |chunks: Vec<Chunk>| -> Vec<Chunk> {
+        if first_only {
+            chunks.into_iter().filter(|c| c.candidate == 0).collect()
+        } else {
+            chunks
+        }
+    };
+    if http::is_json(&response) {
+        let value: Value = response.json().await.map_err(|e| errors.map(&e))?;
+        let chunks = keep(parse_event(&value, &errors.backend)?);
+        return Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))));
+    }
+    let backend = errors.backend.clone();
+    Ok(http::event_stream(
+        response,
+        Framing::Sse,
+        errors,
+        move |data| match parse_data(data, &backend)? {
+            Event::Chunks(chunks) => Ok(Event::Chunks(keep(chunks))),
+            Event::Done => Ok(Event::Done),
+        },
+    ))
+}
+
+/// The data of one streamed event: `[DONE]`, or a chat completion chunk.
+pub(crate) fn parse_data(data: &str, backend: &str) -> Result<Event, BackendError> {
+    if data.trim() == "[DONE]" {
+        return Ok(Event::Done);
+    }
+    let value: Value = serde_json::from_str(data).map_err(|e| BackendError::Protocol {
+        backend: backend.to_owned(),
+        detail: format!("bad event `{}`: {e}", excerpt(data)),
+    })?;
+    parse_event(&value, backend).map(Event::Chunks)
 }
 
 /// The text pieces of one chat completion event: `choices[].delta.content` when streamed,
@@ -309,5 +381,89 @@ mod tests {
         assert!(err.to_string().contains("rate limited"), "{err}");
         let err = parse_event(&json!({"id": "x"}), "b").expect_err("no choices");
         assert!(err.to_string().contains("no `choices`"), "{err}");
+    }
+
+    fn chat_request() -> ChatRequest {
+        ChatRequest {
+            messages: vec![
+                ChatMessage::system("You refactor code."),
+                ChatMessage::user("Rename `x` to `total`:\n\nlet x = 1;"),
+                ChatMessage::assistant("let total = 1;"),
+                ChatMessage::user("Now make it mutable."),
+            ],
+            max_tokens: 1024,
+            temperature: Some(0.5),
+            stop: vec!["</answer>".into()],
+        }
+    }
+
+    #[test]
+    fn chat_body_snapshot() {
+        let config = BackendConfig {
+            kind: BackendKind::OpenaiChat,
+            model: Some("gpt-4o-mini".into()),
+            top_p: Some(0.5),
+            request_body: Some(json!({"seed": 7})),
+            ..BackendConfig::default()
+        };
+        let backend = OpenAiChatBackend::new(&config).expect("valid");
+        let body = serde_json::to_string_pretty(&backend.chat_body(&chat_request())).expect("json");
+        expect![[r#"
+            {
+              "max_tokens": 1024,
+              "messages": [
+                {
+                  "content": "You refactor code.",
+                  "role": "system"
+                },
+                {
+                  "content": "Rename `x` to `total`:\n\nlet x = 1;",
+                  "role": "user"
+                },
+                {
+                  "content": "let total = 1;",
+                  "role": "assistant"
+                },
+                {
+                  "content": "Now make it mutable.",
+                  "role": "user"
+                }
+              ],
+              "model": "gpt-4o-mini",
+              "seed": 7,
+              "stop": [
+                "</answer>"
+              ],
+              "stream": true,
+              "temperature": 0.5,
+              "top_p": 0.5
+            }"#]]
+        .assert_eq(&body);
+        // No `n`, and `max_tokens` is the request's, not capped by `backend.maxTokens`.
+        let mut req = chat_request();
+        req.temperature = None;
+        req.stop.clear();
+        let body = backend.chat_body(&req);
+        assert_eq!(body["temperature"], json!(config.temperature));
+        assert!(body.get("stop").is_none(), "{body}");
+        assert!(body.get("n").is_none(), "{body}");
+    }
+
+    #[test]
+    fn stream_data_parses_into_events() {
+        let texts = |e: Event| match e {
+            Event::Chunks(c) => c.into_iter().map(|c| c.text).collect::<Vec<_>>(),
+            Event::Done => vec!["<done>".to_owned()],
+        };
+        assert_eq!(
+            parse_data(r#"{"choices":[{"index":0,"delta":{"content":"é"}}]}"#, "b").map(texts),
+            Ok(vec!["é".to_owned()])
+        );
+        assert_eq!(
+            parse_data(" [DONE]", "b").map(texts),
+            Ok(vec!["<done>".to_owned()])
+        );
+        let err = parse_data("{oops", "b").map(texts).expect_err("bad json");
+        assert!(err.to_string().contains("bad event `{oops`"), "{err}");
     }
 }

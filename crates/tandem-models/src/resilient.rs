@@ -19,7 +19,9 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tandem_core::CompletionRequest;
 
-use crate::{Backend, BackendError, Capabilities, ChunkStream, Condition, WirePreview};
+use crate::{
+    Backend, BackendError, Capabilities, ChatRequest, ChunkStream, Condition, WirePreview,
+};
 
 /// Consecutive failures that open the breaker.
 pub const OPEN_AFTER: u32 = 3;
@@ -41,7 +43,22 @@ pub struct Resilient {
 struct State {
     failures: u32,
     open_until: Option<Instant>,
+    /// After the cool-down, one request probes the main backend; the others keep away.
+    probing: bool,
     condition: Condition,
+}
+
+/// Clears the probe flag however the probing request ends (answered, failed or dropped).
+struct ProbeGuard(Option<Arc<Mutex<State>>>);
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        if let Some(state) = &self.0
+            && let Ok(mut s) = state.lock()
+        {
+            s.probing = false;
+        }
+    }
 }
 
 impl Resilient {
@@ -56,6 +73,7 @@ impl Resilient {
             first_token_timeout,
             state: Arc::new(Mutex::new(State {
                 failures: 0,
+                probing: false,
                 open_until: None,
                 condition: Condition::Up,
             })),
@@ -116,40 +134,35 @@ impl State {
     }
 }
 
-impl Backend for Resilient {
-    fn describe(&self) -> String {
-        self.main.describe()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.main.capabilities()
-    }
-
-    fn preview(&self, req: &CompletionRequest) -> WirePreview {
-        self.main.preview(req)
-    }
-
-    fn condition(&self) -> Condition {
-        self.state
-            .lock()
-            .map(|s| s.condition.clone())
-            .unwrap_or(Condition::Up)
-    }
-
-    fn stream(
-        &self,
-        req: CompletionRequest,
-    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+impl Resilient {
+    /// Runs `call` (a completion or a chat) on the main backend with the retries, the
+    /// first-token timeout and the breaker, and on the fallback when the main backend fails.
+    fn run<F>(&self, call: F) -> BoxFuture<'static, Result<ChunkStream, BackendError>>
+    where
+        F: Fn(&dyn Backend) -> BoxFuture<'static, Result<ChunkStream, BackendError>>
+            + Send
+            + 'static,
+    {
         let main = self.main.clone();
         let fallback = self.fallback.clone();
         let state = self.state.clone();
         let first_token_timeout = self.first_token_timeout;
         async move {
-            let open = state
+            // Closed: go. Open: keep away until the cool-down ends; then exactly one request
+            // probes while the others still keep away.
+            let (open, probe) = state
                 .lock()
-                .ok()
-                .and_then(|s| s.open_until)
-                .is_some_and(|until| Instant::now() < until);
+                .map(|mut s| match s.open_until {
+                    None => (false, false),
+                    Some(until) if Instant::now() < until => (true, false),
+                    Some(_) if s.probing => (true, false),
+                    Some(_) => {
+                        s.probing = true;
+                        (false, true)
+                    }
+                })
+                .unwrap_or((false, false));
+            let _probe = ProbeGuard(probe.then(|| state.clone()));
             let result = if open {
                 let condition = state
                     .lock()
@@ -166,7 +179,7 @@ impl Backend for Resilient {
             } else {
                 let mut attempt = 0;
                 loop {
-                    let outcome = match main.stream(req.clone()).await {
+                    let outcome = match call(&*main).await {
                         Ok(stream) => {
                             first_chunk(stream, first_token_timeout, main.describe()).await
                         }
@@ -202,12 +215,44 @@ impl Backend for Resilient {
                 (Ok(stream), _) => Ok(stream),
                 (Err(e), Some(fallback)) => {
                     tracing::info!("using the fallback backend {}: {e}", fallback.describe());
-                    fallback.stream(req).await
+                    call(&*fallback).await
                 }
                 (Err(e), None) => Err(e),
             }
         }
         .boxed()
+    }
+}
+
+impl Backend for Resilient {
+    fn describe(&self) -> String {
+        self.main.describe()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.main.capabilities()
+    }
+
+    fn preview(&self, req: &CompletionRequest) -> WirePreview {
+        self.main.preview(req)
+    }
+
+    fn condition(&self) -> Condition {
+        self.state
+            .lock()
+            .map(|s| s.condition.clone())
+            .unwrap_or(Condition::Up)
+    }
+
+    fn stream(
+        &self,
+        req: CompletionRequest,
+    ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        self.run(move |backend| backend.stream(req.clone()))
+    }
+
+    fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+        self.run(move |backend| backend.chat(req.clone()))
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
@@ -268,6 +313,21 @@ mod tests {
                         text: "ok".into(),
                     })])) as ChunkStream),
                 }
+            }
+            .boxed()
+        }
+        /// The same script, answering "chat: ok".
+        fn chat(&self, _: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+            let stream = self.stream(request());
+            async move {
+                let text: Vec<_> = stream.await?.collect().await;
+                let chunks = text.into_iter().map(|c| {
+                    c.map(|c| Chunk {
+                        candidate: 0,
+                        text: format!("chat: {}", c.text),
+                    })
+                });
+                Ok(Box::pin(futures::stream::iter(chunks.collect::<Vec<_>>())) as ChunkStream)
             }
             .boxed()
         }
@@ -390,5 +450,85 @@ mod tests {
             matches!(err, BackendError::Timeout { after_ms: 500, .. }),
             "{err:?}"
         );
+    }
+
+    async fn chat_text(r: &Resilient) -> Result<String, BackendError> {
+        let req = ChatRequest {
+            messages: vec![crate::ChatMessage::user("hi")],
+            max_tokens: 8,
+            temperature: None,
+            stop: vec![],
+        };
+        let chunks: Vec<_> = r.chat(req).await?.collect().await;
+        Ok(chunks
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|c| c.text)
+            .collect())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chat_is_retried_and_shares_the_breaker() {
+        let main = Scripted::new(vec![status(429), unreachable()]);
+        let r = Resilient::new(main.clone(), None, None);
+        assert_eq!(chat_text(&r).await.expect("third attempt"), "chat: ok");
+        assert_eq!(main.calls.load(Ordering::SeqCst), 3);
+
+        let errors = (0..OPEN_AFTER).map(|_| status(401)).collect();
+        let main = Scripted::new(errors);
+        let fallback = Scripted::new(vec![]);
+        let r = Resilient::new(main.clone(), Some(fallback.clone()), None);
+        for _ in 0..OPEN_AFTER {
+            assert_eq!(chat_text(&r).await.expect("fallback"), "chat: ok");
+        }
+        assert!(matches!(r.condition(), Condition::Down(_)));
+        // Open for completions too: the main backend is not asked.
+        assert_eq!(text(&r).await.expect("fallback"), "ok");
+        assert_eq!(main.calls.load(Ordering::SeqCst), OPEN_AFTER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_main_backend_that_cannot_chat_is_not_down() {
+        struct FimOnly;
+        impl Backend for FimOnly {
+            fn describe(&self) -> String {
+                "fim-only".into()
+            }
+            fn capabilities(&self) -> Capabilities {
+                Capabilities {
+                    fim: true,
+                    chat: false,
+                    candidates: false,
+                }
+            }
+            fn preview(&self, _: &CompletionRequest) -> WirePreview {
+                WirePreview {
+                    prompt: None,
+                    body: None,
+                }
+            }
+            fn stream(
+                &self,
+                _: CompletionRequest,
+            ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+                async { Ok(Box::pin(futures::stream::empty()) as ChunkStream) }.boxed()
+            }
+            fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+                async { Ok(String::new()) }.boxed()
+            }
+        }
+        let r = Resilient::new(Arc::new(FimOnly), None, None);
+        for _ in 0..OPEN_AFTER + 1 {
+            let err = chat_text(&r).await.expect_err("cannot chat");
+            assert_eq!(
+                err.to_string(),
+                "fim-only cannot chat; configure a chat-capable backend (openai-chat, ollama, \
+                 mistral, anthropic)"
+            );
+        }
+        assert_eq!(r.condition(), Condition::Up);
+        let fallback = Scripted::new(vec![]);
+        let r = Resilient::new(Arc::new(FimOnly), Some(fallback), None);
+        assert_eq!(chat_text(&r).await.expect("the fallback chats"), "chat: ok");
     }
 }

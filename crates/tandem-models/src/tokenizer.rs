@@ -18,6 +18,22 @@ pub struct HfTokenCounter {
 impl HfTokenCounter {
     /// Loads `path`; a missing or malformed file is a [`BackendError::Config`] naming the key.
     pub fn from_file(path: &str) -> Result<Self, BackendError> {
+        // Only a regular file of sensible size: never a FIFO or a device that would block or
+        // never end.
+        const MAX_BYTES: u64 = 64 << 20;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() && meta.len() <= MAX_BYTES => {}
+            Ok(_) => {
+                return Err(BackendError::Config(format!(
+                    "`backend.tokenizerPath`: `{path}` is not a regular file of at most 64 MiB"
+                )));
+            }
+            Err(e) => {
+                return Err(BackendError::Config(format!(
+                    "`backend.tokenizerPath`: cannot load the tokenizer `{path}`: {e}"
+                )));
+            }
+        }
         let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| {
             BackendError::Config(format!(
                 "`backend.tokenizerPath`: cannot load the tokenizer `{path}`: {e}"

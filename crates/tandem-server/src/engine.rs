@@ -17,6 +17,9 @@ use tandem_core::{
 };
 use tandem_models::{Backend, BackendError, EmbeddedIndex, WirePreview};
 
+/// A loaded token counter, or why it could not be loaded (kept, so a bad file is read once).
+type CounterResult = Result<Arc<dyn TokenCounter>, BackendError>;
+
 /// What a completion is computed from.
 #[derive(Debug, Clone)]
 pub struct CompletionInput {
@@ -58,7 +61,7 @@ pub struct Engine {
     /// One backend (and so one pooled HTTP client) per distinct backend configuration.
     backends: Mutex<HashMap<String, Arc<dyn Backend>>>,
     /// Token counters by `backend.tokenizerPath` (`None`: the character heuristic).
-    counters: Mutex<HashMap<Option<String>, Arc<dyn TokenCounter>>>,
+    counters: Mutex<HashMap<Option<String>, CounterResult>>,
 }
 
 impl Engine {
@@ -189,13 +192,15 @@ impl Engine {
     /// The backend for a configuration, built once and kept for its pooled connections.
     pub fn backend(&self, config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
         let key = serde_json::to_string(&config.backend).unwrap_or_default();
-        if let Some(b) = self.backends.lock().ok().and_then(|b| b.get(&key).cloned()) {
-            return Ok(b);
+        // Built under the lock, so two first requests share one backend (and its breaker).
+        let Ok(mut backends) = self.backends.lock() else {
+            return tandem_models::build(&config.backend, &self.index);
+        };
+        if let Some(b) = backends.get(&key) {
+            return Ok(b.clone());
         }
         let backend = tandem_models::build(&config.backend, &self.index)?;
-        if let Ok(mut backends) = self.backends.lock() {
-            backends.insert(key, backend.clone());
-        }
+        backends.insert(key, backend.clone());
         Ok(backend)
     }
 
@@ -216,13 +221,14 @@ impl Engine {
     pub fn counter(&self, config: &Config) -> Result<Arc<dyn TokenCounter>, BackendError> {
         let key = config.backend.tokenizer_path.clone();
         if let Some(c) = self.counters.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok(c);
+            return c;
         }
-        let counter = tandem_models::tokenizer::counter(key.as_deref())?;
+        // A failure is kept too: the file is not read again on every keystroke.
+        let counter = tandem_models::tokenizer::counter(key.as_deref());
         if let Ok(mut counters) = self.counters.lock() {
             counters.insert(key, counter.clone());
         }
-        Ok(counter)
+        counter
     }
 
     /// The cursor window and the request that a completion at `input` sends, fitted into
@@ -275,7 +281,9 @@ impl Engine {
         let config = self.config(input.root.as_deref());
         let backend = self.backend(&config)?;
         let (window, request) = self.request(input, &config)?;
-        let candidates = request.candidates.max(1) as usize;
+        let candidates = request
+            .candidates
+            .clamp(1, tandem_core::config::MAX_CANDIDATES) as usize;
         let mut stream = backend.stream(request).await?;
         let mut posts: Vec<PostProcessor> = (0..candidates)
             .map(|_| PostProcessor::new(&window))

@@ -30,8 +30,9 @@ pub struct Session {
     pub workspace: OnceLock<Arc<tandem_workspace::Workspace>>,
     /// The user config file to read (`--config`), else the default location.
     pub user_config: Option<PathBuf>,
-    /// The last `tandem/status` sent.
+    /// The last `tandem/status` queued, and the queue.
     last_status: Mutex<Option<crate::status::Status>>,
+    status_tx: tokio::sync::mpsc::UnboundedSender<crate::status::Status>,
     /// Backends (by description) the user has been told are down, with the message shown.
     down: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -45,6 +46,7 @@ pub struct Ticket {
 
 impl Session {
     pub fn new(client: Client, user_config: Option<PathBuf>) -> Self {
+        let status_tx = crate::status::sender(client.clone());
         Self {
             client,
             engine: Arc::new(Engine::new(
@@ -59,6 +61,7 @@ impl Session {
             workspace: OnceLock::new(),
             user_config,
             last_status: Mutex::new(None),
+            status_tx,
             down: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -145,16 +148,17 @@ impl Session {
         !self.inflight.is_empty()
     }
 
-    /// Records `status` as sent; false if it is the one sent last.
-    pub fn status_changed(&self, status: &crate::status::Status) -> bool {
+    /// Queues `status` for sending unless it is the one sent last; under one lock, so the
+    /// queue's order is the order of the changes.
+    pub fn queue_status(&self, status: crate::status::Status) {
         let Ok(mut last) = self.last_status.lock() else {
-            return false;
+            return;
         };
-        if last.as_ref() == Some(status) {
-            return false;
+        if last.as_ref() == Some(&status) {
+            return;
         }
         *last = Some(status.clone());
-        true
+        let _ = self.status_tx.send(status);
     }
 
     /// Tells the user once when a backend goes down and once when it comes back.
@@ -185,6 +189,12 @@ impl Session {
 
     /// Logs `message` and shows it to the user the first time it is seen.
     pub fn report(&self, kind: MessageType, message: String) {
+        self.report_keyed(message.clone(), kind, message);
+    }
+
+    /// Logs `message`, and shows it unless a message with the same `key` was shown already
+    /// (for problems whose wording varies from request to request).
+    pub fn report_keyed(&self, key: String, kind: MessageType, message: String) {
         match kind {
             MessageType::Error => tracing::error!("{message}"),
             MessageType::Warning => tracing::warn!("{message}"),
@@ -193,7 +203,7 @@ impl Session {
         let first = self
             .shown
             .lock()
-            .map(|mut s| s.insert(message.clone()))
+            .map(|mut s| s.insert(key))
             .unwrap_or(false);
         if first {
             let client = self.client.clone();

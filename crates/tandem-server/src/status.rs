@@ -52,12 +52,20 @@ pub fn current(session: &Session) -> Status {
     }
 }
 
-/// Sends `tandem/status` if the status changed since the last one sent.
+/// Sends `tandem/status` if the status changed since the last one sent. Notifications leave in
+/// the order the changes happened (one queue, one sender task).
 pub fn publish(session: &Session) {
     let status = current(session);
-    if !session.status_changed(&status) {
-        return;
-    }
-    let client = session.client.clone();
-    tokio::spawn(async move { client.send_notification::<StatusNotification>(status).await });
+    session.queue_status(status);
+}
+
+/// The task that sends queued statuses, in order.
+pub fn sender(client: tower_lsp_server::Client) -> tokio::sync::mpsc::UnboundedSender<Status> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Status>();
+    tokio::spawn(async move {
+        while let Some(status) = rx.recv().await {
+            client.send_notification::<StatusNotification>(status).await;
+        }
+    });
+    tx
 }

@@ -136,21 +136,6 @@ pub struct ScanSummary {
     pub dirs: HashSet<PathBuf>,
 }
 
-/// Reads one file if the workspace rules allow it: not ignored, not too large, source text.
-pub fn read_if_allowed(path: &Path, limits: &Limits) -> Option<String> {
-    let dir = path.parent()?;
-    let allowed = walker(dir)
-        .max_depth(Some(1))
-        .build()
-        .flatten()
-        .any(|entry| entry.path() == path);
-    if allowed {
-        read_source(path, limits)
-    } else {
-        None
-    }
-}
-
 /// Whether the workspace rules allow reading `path`, which lies under `root`: no ignore file
 /// on the way from `root` down to it excludes it or one of its directories.
 pub fn is_allowed(root: &Path, path: &Path) -> bool {
@@ -314,7 +299,11 @@ fn on_path_event(
         if known.contains(path) {
             return;
         }
-        // A new directory: walk it (its parents' ignore files apply).
+        // A new directory: read it only if no ignore rule on the way down excludes it (a walk
+        // never filters its own starting point), then walk it with its parents' rules.
+        if !is_allowed(root, path) {
+            return;
+        }
         let summary = scan(path, limits, |p, text| {
             let _ = tx.send(FileEvent::Changed {
                 root: root.clone(),
@@ -326,7 +315,12 @@ fn on_path_event(
         return;
     }
     drop(known);
-    match read_if_allowed(path, limits) {
+    let text = if is_allowed(root, path) {
+        read_source(path, limits)
+    } else {
+        None
+    };
+    match text {
         Some(text) => {
             let _ = tx.send(FileEvent::Changed {
                 root: root.clone(),
@@ -406,8 +400,6 @@ mod tests {
         seen.sort();
         assert_eq!(seen, vec![PathBuf::from("main.rs")]);
         assert_eq!(summary.files, 1);
-        assert!(read_if_allowed(&root.join("secret.rs"), &Limits::default()).is_none());
-        assert!(read_if_allowed(&root.join("main.rs"), &Limits::default()).is_some());
         assert!(is_allowed(&root, &root.join("main.rs")));
         assert!(!is_allowed(&root, &root.join("secret.rs")));
         assert!(!is_allowed(&root, &root.join("build/out.rs")));
@@ -434,7 +426,7 @@ mod tests {
     #[tokio::test]
     async fn changes_on_disk_become_events() {
         let root = tempdir("watch");
-        std::fs::write(root.join(".gitignore"), "ignored.rs\n").expect("write");
+        std::fs::write(root.join(".gitignore"), "ignored.rs\ntarget/\n").expect("write");
         std::fs::write(root.join("a.rs"), "fn a() {}\n").expect("write");
         let (ws, mut rx) = Workspace::new(Limits::default());
         ws.add_root(root.clone());
@@ -447,6 +439,10 @@ mod tests {
         // The watcher is installed right after the scan event; give it a moment.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         std::fs::write(root.join("ignored.rs"), "fn hidden() {}\n").expect("write");
+        std::fs::create_dir_all(root.join("target")).expect("mkdir");
+        std::fs::write(root.join("target/gen.rs"), "fn generated() {}\n").expect("write");
+        std::fs::create_dir_all(root.join(".hidden")).expect("mkdir");
+        std::fs::write(root.join(".hidden/h.rs"), "fn h() {}\n").expect("write");
         std::fs::write(root.join("b.rs"), "fn b() {}\n").expect("write");
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut got_b = false;
@@ -454,6 +450,14 @@ mod tests {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(FileEvent::Changed { path, .. })) => {
                     assert_ne!(path, root.join("ignored.rs"), "an ignored file was read");
+                    assert!(
+                        !path.starts_with(root.join("target")),
+                        "a file in an ignored directory was read"
+                    );
+                    assert!(
+                        !path.starts_with(root.join(".hidden")),
+                        "a hidden directory was read"
+                    );
                     got_b = path == root.join("b.rs");
                 }
                 Ok(Some(_)) => {}

@@ -214,7 +214,9 @@ fn engine_for(
     let started = Instant::now();
     if index {
         let config = engine.config(Some(root));
-        engine.index().set_budget(config.workspace.index_budget_bytes);
+        engine
+            .index()
+            .set_budget(config.workspace.index_budget_bytes);
         let limits = tandem_workspace::Limits {
             max_file_bytes: config.workspace.max_file_bytes,
             budget_bytes: config.workspace.index_budget_bytes,

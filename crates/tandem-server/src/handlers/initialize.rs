@@ -37,7 +37,10 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
     }
 
     let config = session.engine.config(None);
-    session.engine.index().set_budget(config.workspace.index_budget_bytes);
+    session
+        .engine
+        .index()
+        .set_budget(config.workspace.index_budget_bytes);
     let limits = Limits {
         max_file_bytes: config.workspace.max_file_bytes,
         budget_bytes: config.workspace.index_budget_bytes,

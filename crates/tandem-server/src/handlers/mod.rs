@@ -40,6 +40,19 @@ pub struct Completed {
     pub word: String,
 }
 
+/// Ends a completion's claim on its document and updates the status when dropped.
+struct EndOnDrop<'a> {
+    session: &'a Session,
+    ticket: &'a crate::session::Ticket,
+}
+
+impl Drop for EndOnDrop<'_> {
+    fn drop(&mut self) {
+        self.session.end_completion(self.ticket);
+        crate::status::publish(self.session);
+    }
+}
+
 /// The shared path of `inlineCompletion` and `completion`: `None` means show nothing.
 pub async fn complete_at(
     session: &Session,
@@ -82,6 +95,12 @@ pub async fn complete_at(
 
     let ticket = session.begin_completion(uri);
     crate::status::publish(session);
+    // Ends the claim however this future ends: answered, superseded, or dropped by
+    // `$/cancelRequest` (then nothing after an `.await` below runs).
+    let _ended = EndOnDrop {
+        session,
+        ticket: &ticket,
+    };
     let debounce = match how {
         Invocation::Automatic => Duration::from_millis(config.completion.debounce_ms),
         Invocation::Explicit => Duration::ZERO,
@@ -100,7 +119,7 @@ pub async fn complete_at(
         }
         r = work => Some(r),
     };
-    session.end_completion(&ticket);
+    drop(_ended);
     let backend = session.engine.backend_condition(&config);
     if let Some((name, condition)) = &backend {
         session.note_backend(name, condition);
@@ -112,7 +131,13 @@ pub async fn complete_at(
             // A backend going down is told once (above); problems that are not about the
             // backend's health (configuration, a missing key) once per distinct message.
             if !matches!(backend, Some((_, tandem_models::Condition::Down(_)))) {
-                session.report(MessageType::Warning, format!("tandem: {err}"));
+                // Keyed by kind of trouble, not wording: an error whose text varies per
+                // request (an excerpt of a bad event) is still shown once.
+                let key = match &err {
+                    tandem_models::BackendError::Config(_) => format!("tandem: {err}"),
+                    _ => format!("tandem: backend trouble: {}", err.category()),
+                };
+                session.report_keyed(key, MessageType::Warning, format!("tandem: {err}"));
             }
             return None;
         }
