@@ -158,3 +158,25 @@ fn status_is_pushed_on_change_and_can_be_pulled() {
     let transcript = server.shutdown_and_exit();
     let _ = transcript;
 }
+
+#[test]
+fn a_cancelled_completion_leaves_the_status_ready() {
+    let model = ModelServer::start(Behavior::Hang);
+    let dir = TempDir::new("status-cancel");
+    let server = TestServer::start(options(&model, json!({})));
+    let (uri, pos) = open(&server, &dir);
+    let pending = server.inline_async(&uri, pos, 1);
+    model.wait_requests(1);
+    assert_eq!(
+        server.request("tandem/getStatus", Value::Null)["state"],
+        "busy"
+    );
+    server.cancel(pending);
+    model.wait_closed(0);
+    server.wait_notification("tandem/status", |p| p["state"] == "ready");
+    assert_eq!(
+        server.request("tandem/getStatus", Value::Null)["state"],
+        "ready"
+    );
+    server.shutdown_and_exit();
+}
