@@ -162,6 +162,8 @@ pub fn is_allowed(root: &Path, path: &Path) -> bool {
 pub struct Workspace {
     limits: Limits,
     tx: mpsc::UnboundedSender<FileEvent>,
+    /// Roots added and not removed, scanned or still scanning.
+    wanted: Mutex<HashSet<PathBuf>>,
     roots: Mutex<Vec<RootWatch>>,
 }
 
@@ -177,6 +179,7 @@ impl Workspace {
             Arc::new(Self {
                 limits,
                 tx,
+                wanted: Mutex::new(HashSet::new()),
                 roots: Mutex::new(Vec::new()),
             }),
             rx,
@@ -185,9 +188,13 @@ impl Workspace {
 
     /// Starts walking and watching `root` on a background thread; events follow on the stream.
     pub fn add_root(self: &Arc<Self>, root: PathBuf) {
-        if let Ok(roots) = self.roots.lock()
-            && roots.iter().any(|r| r.root == root)
-        {
+        // Marked before the scan starts, so adding it again meanwhile does not scan it twice.
+        let fresh = self
+            .wanted
+            .lock()
+            .map(|mut w| w.insert(root.clone()))
+            .unwrap_or(true);
+        if !fresh {
             return;
         }
         let this = Arc::clone(self);
@@ -199,6 +206,9 @@ impl Workspace {
     }
 
     pub fn remove_root(&self, root: &Path) {
+        if let Ok(mut wanted) = self.wanted.lock() {
+            wanted.remove(root);
+        }
         if let Ok(mut roots) = self.roots.lock() {
             roots.retain(|r| r.root != root);
         }
@@ -237,6 +247,10 @@ impl Workspace {
         });
         let dirs = Arc::new(Mutex::new(summary.dirs));
         let watcher = self.watch(&root, dirs);
+        // Removed while it was being scanned: drop the watcher rather than keep it.
+        if !self.wanted.lock().is_ok_and(|w| w.contains(&root)) {
+            return;
+        }
         if let Ok(mut roots) = self.roots.lock() {
             roots.push(RootWatch {
                 root,
