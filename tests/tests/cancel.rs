@@ -151,7 +151,9 @@ fn hung_requests_block_neither_edits_nor_other_documents_nor_cancellation() {
     let index = model
         .requests()
         .iter()
-        .position(|r| r.prompt().contains("HANG 1"))
+        // Its own prefix ends right before the suffix marker; other prompts may quote it as a
+        // similar snippet.
+        .position(|r| r.prompt().contains("HANG 1 waits for<fim_suffix>"))
         .expect("request of hang-1");
     model.wait_closed(index);
     for (_, pending) in [&hung[0], &hung[2], &hung[3]] {

@@ -123,6 +123,7 @@ pub struct BackendConfig {
     pub ca_cert_path: Option<String>,
     /// Most tokens generated per completion.
     pub max_tokens: u32,
+    /// Sampling temperature: 0 is greedy, higher is more varied.
     pub temperature: f32,
     /// Nucleus sampling: the probability mass sampled from.
     pub top_p: Option<f32>,
@@ -234,6 +235,11 @@ pub struct ContextConfig {
     pub suffix_share: f32,
     /// Share of the token budget for snippets from other files.
     pub snippet_share: f32,
+    /// Offer the model code similar to the lines before the cursor, from open and recently
+    /// edited files of the same language.
+    pub similar: bool,
+    /// Most snippets of similar code per request.
+    pub max_snippets: usize,
 }
 
 impl Default for ContextConfig {
@@ -244,6 +250,8 @@ impl Default for ContextConfig {
             prefix_share: 0.55,
             suffix_share: 0.15,
             snippet_share: 0.30,
+            similar: true,
+            max_snippets: 8,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod document;
 pub mod postprocess;
 pub mod prompt;
 pub mod request;
+pub mod similar;
 pub mod tokens;
 
 pub use config::{BackendConfig, BackendKind, Config};

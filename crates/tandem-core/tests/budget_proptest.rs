@@ -72,6 +72,7 @@ proptest! {
                 prefix_share: shares.0,
                 suffix_share: shares.1,
                 snippet_share: shares.2 + 0.01,
+                ..ContextConfig::default()
             },
             ..Config::default()
         };

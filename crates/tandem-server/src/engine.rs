@@ -62,6 +62,27 @@ pub struct Engine {
     backends: Mutex<HashMap<String, Arc<dyn Backend>>>,
     /// Token counters by `backend.tokenizerPath` (`None`: the character heuristic).
     counters: Mutex<HashMap<Option<String>, CounterResult>>,
+    /// Open and recently closed documents, where similar code is looked for.
+    documents: Mutex<DocumentStore>,
+}
+
+/// How many closed documents stay as "recent" sources of similar code.
+pub const RECENT_DOCUMENTS: usize = 20;
+
+/// A document kept for the similar-code source (a snapshot: O(1), shares the text).
+#[derive(Debug, Clone)]
+struct StoredDocument {
+    root: Option<PathBuf>,
+    snapshot: Snapshot,
+    open: bool,
+    /// When it was last noted: newer documents are searched first.
+    stamp: u64,
+}
+
+#[derive(Debug, Default)]
+struct DocumentStore {
+    docs: HashMap<String, StoredDocument>,
+    next_stamp: u64,
 }
 
 impl Engine {
@@ -72,7 +93,121 @@ impl Engine {
             configs: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
             counters: Mutex::new(HashMap::new()),
+            documents: Mutex::new(DocumentStore::default()),
         }
+    }
+
+    /// Notes the current text of an open document (`key`: its path relative to `root`), a
+    /// source of similar code for completions under the same root. Cheap: the snapshot's
+    /// rope shares the text.
+    pub fn note_document(&self, root: Option<&Path>, key: &str, snapshot: Snapshot) {
+        let Ok(mut store) = self.documents.lock() else {
+            return;
+        };
+        store.next_stamp += 1;
+        let stamp = store.next_stamp;
+        store.docs.insert(
+            key.to_owned(),
+            StoredDocument {
+                root: root.map(Path::to_path_buf),
+                snapshot,
+                open: true,
+                stamp,
+            },
+        );
+    }
+
+    /// The new text of a noted document (documents never noted, e.g. ones the workspace
+    /// rules exclude, stay out).
+    pub fn update_document(&self, key: &str, snapshot: Snapshot) {
+        let Ok(mut store) = self.documents.lock() else {
+            return;
+        };
+        store.next_stamp += 1;
+        let stamp = store.next_stamp;
+        if let Some(doc) = store.docs.get_mut(key) {
+            doc.snapshot = snapshot;
+            doc.open = true;
+            doc.stamp = stamp;
+        }
+    }
+
+    /// A document was closed: it stays as a recent one, up to [`RECENT_DOCUMENTS`] of them
+    /// (the oldest are forgotten).
+    pub fn close_document(&self, key: &str) {
+        let Ok(mut store) = self.documents.lock() else {
+            return;
+        };
+        if let Some(doc) = store.docs.get_mut(key) {
+            doc.open = false;
+        }
+        let mut closed: Vec<(u64, String)> = store
+            .docs
+            .iter()
+            .filter(|(_, d)| !d.open)
+            .map(|(k, d)| (d.stamp, k.clone()))
+            .collect();
+        if closed.len() > RECENT_DOCUMENTS {
+            closed.sort();
+            let excess = closed.len() - RECENT_DOCUMENTS;
+            for (_, k) in closed.into_iter().take(excess) {
+                store.docs.remove(&k);
+            }
+        }
+    }
+
+    /// Forgets a document entirely.
+    pub fn forget_document(&self, key: &str) {
+        if let Ok(mut store) = self.documents.lock() {
+            store.docs.remove(key);
+        }
+    }
+
+    /// Snippets of code similar to the lines before the cursor, from the current document and
+    /// the noted ones under the same root (most recently noted first).
+    fn similar(&self, input: &CompletionInput, config: &Config) -> Vec<tandem_core::Snippet> {
+        use tandem_core::similar::{Candidate, SimilarLimits, SimilarQuery, similar_snippets};
+        let limits = SimilarLimits {
+            max_snippets: config.context.max_snippets,
+            ..SimilarLimits::default()
+        };
+        if !config.context.similar || limits.max_snippets == 0 {
+            return Vec::new();
+        }
+        let mut others: Vec<(String, StoredDocument)> = match self.documents.lock() {
+            Ok(store) => store
+                .docs
+                .iter()
+                .filter(|(k, d)| **k != input.path && d.root == input.root)
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        others.sort_by(|a, b| b.1.stamp.cmp(&a.1.stamp).then_with(|| a.0.cmp(&b.0)));
+        let rope = &input.snapshot.rope;
+        // The lines the cursor window can take (the character caps bound the token budgets).
+        let window = CursorWindow::at(rope, input.offset, &config.context);
+        let cursor = tandem_core::context::clamp_cursor(rope, input.offset);
+        let start = cursor - window.prefix.chars().count();
+        let end = cursor + window.suffix.chars().count();
+        let query = SimilarQuery {
+            rope,
+            cursor,
+            path: &input.path,
+            language: &input.snapshot.language_id,
+            exclude_lines: (rope.char_to_line(start), rope.char_to_line(end)),
+        };
+        let mut candidates = vec![Candidate {
+            path: &input.path,
+            language: &input.snapshot.language_id,
+            rope,
+        }];
+        candidates.extend(others.iter().map(|(k, d)| Candidate {
+            path: k,
+            language: &d.snapshot.language_id,
+            rope: &d.snapshot.rope,
+        }));
+        similar_snippets(&query, &candidates, &limits)
     }
 
     pub fn index(&self) -> &Arc<EmbeddedIndex> {
@@ -256,7 +391,7 @@ impl Engine {
             input.offset,
             input.path.clone(),
             input.snapshot.language_id.clone(),
-            Vec::new(),
+            self.similar(input, config),
         ))
     }
 

@@ -263,6 +263,46 @@ fn input_at(location: &str, root: Option<PathBuf>) -> Result<(CompletionInput, P
     ))
 }
 
+/// Most files the CLI offers the similar-code source, and most bytes it reads to find them.
+const SIMILAR_FILES: usize = 50;
+const SIMILAR_SCAN_BYTES: u64 = 4_000_000;
+
+/// The CLI has no open documents: the similar-code source gets, instead, up to
+/// [`SIMILAR_FILES`] files of the target's language family from the scan of the root (files
+/// in the target's directory first, then by path), reading at most [`SIMILAR_SCAN_BYTES`].
+fn note_similar_sources(engine: &Engine, root: &Path, input: &CompletionInput) {
+    use tandem_core::similar::language_family;
+    let config = engine.config(Some(root));
+    if !config.context.similar || config.context.max_snippets == 0 {
+        return;
+    }
+    let family = language_family(&input.snapshot.language_id).to_owned();
+    let dir = input
+        .path
+        .rsplit_once('/')
+        .map_or(String::new(), |(d, _)| d.to_owned());
+    let limits = tandem_workspace::Limits {
+        max_file_bytes: config.workspace.max_file_bytes,
+        budget_bytes: SIMILAR_SCAN_BYTES.min(config.workspace.index_budget_bytes),
+    };
+    let mut files: Vec<(bool, String, &'static str, String)> = Vec::new();
+    tandem_workspace::scan(root, &limits, |path, text| {
+        let key = tandem_workspace::file_key(Some(root), &path);
+        let language = tandem_syntax::language_id_for_path(&key);
+        if key != input.path && language_family(language) == family {
+            let elsewhere = key.rsplit_once('/').map_or("", |(d, _)| d) != dir;
+            files.push((elsewhere, key, language, text));
+        }
+    });
+    files.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    files.truncate(SIMILAR_FILES);
+    // Noted last is searched first.
+    for (_, key, language, text) in files.into_iter().rev() {
+        let snapshot = Document::new(&text, 0, language).snapshot();
+        engine.note_document(Some(root), &key, snapshot);
+    }
+}
+
 async fn complete(
     location: &str,
     root: Option<PathBuf>,
@@ -271,6 +311,7 @@ async fn complete(
 ) -> Result<ExitCode> {
     let (input, root) = input_at(location, root)?;
     let (engine, index_ms, _) = engine_for(&root, config, true)?;
+    note_similar_sources(&engine, &root, &input);
     let output = engine
         .complete(&input)
         .await
@@ -294,6 +335,7 @@ async fn complete(
 fn context(location: &str, root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCode> {
     let (input, root) = input_at(location, root)?;
     let (engine, _, _) = engine_for(&root, config, false)?;
+    note_similar_sources(&engine, &root, &input);
     let (request, preview) = engine.preview(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
     let value = json!({
         "schema": 1,

@@ -21,4 +21,10 @@ pub fn handle(session: &Session, params: DidChangeTextDocumentParams) {
         .map(from_proto::text_change)
         .collect();
     doc.apply_changes(&changes, params.text_document.version, enc);
+    let snapshot = doc.snapshot();
+    drop(doc);
+    // The similar-code source sees the new text (a rope clone shares it).
+    if let Some((_, _, key)) = session.locate(&uri) {
+        session.engine.update_document(&key, snapshot);
+    }
 }

@@ -10,14 +10,17 @@ pub fn handle(session: &Session, params: DidOpenTextDocumentParams) {
     let doc = params.text_document;
     let language = from_proto::language_id(&doc.language_id);
     // Open documents teach the embedded model too (unless the workspace ignores them).
+    let document = Document::new(&doc.text, doc.version, language);
     if let Some((root, file, key)) = session.locate(&doc.uri)
         && allowed_in_index(root.as_deref(), &file)
     {
         session.engine.index().upsert(&key, &doc.text);
+        // And it is a source of similar code for the other documents.
+        session
+            .engine
+            .note_document(root.as_deref(), &key, document.snapshot());
     }
-    session
-        .documents
-        .insert(doc.uri, Document::new(&doc.text, doc.version, language));
+    session.documents.insert(doc.uri, document);
 }
 
 /// Files under a workspace root are indexed only if the workspace rules allow reading them.
