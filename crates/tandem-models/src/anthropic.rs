@@ -6,16 +6,14 @@
 //! top-level `system`) and streams the reply's text as it is.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest};
 
 use crate::chat;
-use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::http::{self, Endpoint, ErrorMap, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::{
     Backend, BackendError, Capabilities, ChatMessage, ChatRequest, ChatRole, Chunk, ChunkStream,
     WirePreview,
@@ -30,21 +28,15 @@ pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
 }
 
 pub struct AnthropicBackend {
-    client: reqwest::Client,
-    url: String,
+    http: Endpoint,
     model: String,
-    temperature: f32,
-    top_p: Option<f32>,
-    max_tokens: u32,
-    request_body: Option<Value>,
-    timeout: Duration,
+    sampling: Sampling,
     /// Send `anthropic-version` (unless `backend.headers` sets it).
     version_header: bool,
 }
 
 impl AnthropicBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = http::base_url(config);
         let model = config.model.clone().ok_or_else(|| {
             BackendError::Config(
                 "the `anthropic` backend needs `backend.model` (for example \
@@ -52,16 +44,10 @@ impl AnthropicBackend {
                     .to_owned(),
             )
         })?;
-        let client = http::client(config, &url, KeyHeader::XApiKey)?;
         Ok(Self {
-            client,
-            url,
+            http: Endpoint::new(config, "anthropic", KeyHeader::XApiKey)?,
             model,
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_tokens,
-            request_body: config.request_body.clone(),
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            sampling: Sampling::new(config),
             version_header: !config
                 .headers
                 .keys()
@@ -98,7 +84,7 @@ impl AnthropicBackend {
         if !system.is_empty() {
             body["system"] = json!(system.join("\n\n"));
         }
-        if let Some(top_p) = self.top_p {
+        if let Some(top_p) = self.sampling.top_p {
             body["top_p"] = json!(top_p);
         }
         // The API rejects stop sequences that are only whitespace.
@@ -106,17 +92,14 @@ impl AnthropicBackend {
         if !stops.is_empty() {
             body["stop_sequences"] = json!(stops);
         }
-        if let Some(extra) = &self.request_body {
-            tandem_core::config::merge(&mut body, extra.clone());
-        }
-        body
+        self.sampling.merge_extra(body)
     }
 
     fn body(&self, req: &CompletionRequest) -> Value {
         self.messages_body(
             &chat::completion_messages(req),
-            req.max_tokens.min(self.max_tokens),
-            self.temperature,
+            req.max_tokens.min(self.sampling.max_tokens),
+            self.sampling.temperature,
             &req.stop,
         )
     }
@@ -125,26 +108,13 @@ impl AnthropicBackend {
         self.messages_body(
             &req.messages,
             req.max_tokens,
-            req.temperature.unwrap_or(self.temperature),
+            req.temperature.unwrap_or(self.sampling.temperature),
             &req.stop,
         )
     }
 
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        self.with_version(
-            self.client
-                .post(format!("{}/v1/messages", self.url))
-                .timeout(self.timeout)
-                .header(CONTENT_TYPE, "application/json")
-                .json(body),
-        )
-    }
-
-    fn errors(&self) -> ErrorMap {
-        ErrorMap {
-            backend: format!("`anthropic` at {}", self.url),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
+        self.with_version(self.http.post("/v1/messages", body))
     }
 
     fn with_version(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -158,7 +128,7 @@ impl AnthropicBackend {
 
 impl Backend for AnthropicBackend {
     fn describe(&self) -> String {
-        self.errors().backend
+        self.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -181,7 +151,7 @@ impl Backend for AnthropicBackend {
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
         let request = self.post(&self.body(&req));
-        let errors = self.errors();
+        let errors = self.http.errors();
         let line_prefix = chat::line_prefix(&req).to_owned();
         async move {
             let response = http::send(request, &errors).await?;
@@ -194,7 +164,7 @@ impl Backend for AnthropicBackend {
 
     fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
         let request = self.post(&self.chat_body(&req));
-        let errors = self.errors();
+        let errors = self.http.errors();
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers the chat; streaming", errors.backend);
@@ -204,23 +174,11 @@ impl Backend for AnthropicBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self.with_version(
-            self.client
-                .get(format!("{}/v1/models", self.url))
-                .timeout(self.timeout),
-        );
-        let errors = self.errors();
         let model = self.model.clone();
-        let url = self.url.clone();
-        async move {
-            let response = http::send(request, &errors).await?;
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
-            Ok(crate::openai::models_line(&url, &value, Some(&model)))
-        }
-        .boxed()
+        let request = self.with_version(self.http.get("/v1/models"));
+        self.http.health(request, move |url, value, _| {
+            Ok(crate::openai::models_line(url, value, Some(&model)))
+        })
     }
 }
 
@@ -351,7 +309,7 @@ mod tests {
     #[test]
     fn body_snapshot() {
         let backend = AnthropicBackend::new(&config()).expect("valid");
-        assert_eq!(backend.url, "https://api.anthropic.com");
+        assert_eq!(backend.http.url, "https://api.anthropic.com");
         let body = serde_json::to_string_pretty(&backend.body(&request())).expect("json");
         expect![[r#"
             {

@@ -5,8 +5,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use futures::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
+use serde_json::Value;
 use tandem_core::BackendConfig;
 
 use crate::sse::SseDecoder;
@@ -19,6 +23,110 @@ pub enum KeyHeader {
     Bearer,
     /// `x-api-key: KEY` (Anthropic).
     XApiKey,
+}
+
+/// A backend's server: its pooled client, base URL and timeout, and the backend's name in
+/// messages ("`openai` at URL").
+pub struct Endpoint {
+    client: reqwest::Client,
+    pub url: String,
+    timeout: Duration,
+    name: &'static str,
+}
+
+impl Endpoint {
+    /// The endpoint `config` describes, for the backend called `name`, its key sent as `key`.
+    pub fn new(
+        config: &BackendConfig,
+        name: &'static str,
+        key: KeyHeader,
+    ) -> Result<Self, BackendError> {
+        let url = base_url(config);
+        let client = client(config, &url, key)?;
+        Ok(Self {
+            client,
+            url,
+            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            name,
+        })
+    }
+
+    /// `POST {url}{path}` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .timeout(self.timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .json(body)
+    }
+
+    /// `GET {url}{path}`.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .timeout(self.timeout)
+    }
+
+    /// Maps transport errors to errors that name this backend.
+    pub fn errors(&self) -> ErrorMap {
+        ErrorMap {
+            backend: self.describe(),
+            timeout_ms: self.timeout.as_millis() as u64,
+        }
+    }
+
+    /// "`kind` at URL", for [`crate::Backend::describe`].
+    pub fn describe(&self) -> String {
+        format!("`{}` at {}", self.name, self.url)
+    }
+
+    /// A health check: sends `request` and hands its JSON answer (with the base URL and the
+    /// error map) to `line`, which says what it means.
+    pub fn health(
+        &self,
+        request: reqwest::RequestBuilder,
+        line: impl FnOnce(&str, &Value, &ErrorMap) -> Result<String, BackendError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<String, BackendError>> {
+        let errors = self.errors();
+        let url = self.url.clone();
+        async move {
+            let response = send(request, &errors).await?;
+            let value: Value = response
+                .json()
+                .await
+                .map_err(|e| errors.protocol(error_chain(&e)))?;
+            line(&url, &value, &errors)
+        }
+        .boxed()
+    }
+}
+
+/// The sampling settings every HTTP backend sends, and `backend.requestBody`.
+pub struct Sampling {
+    pub temperature: f32,
+    pub top_p: Option<f32>,
+    /// The cap on a completion's `max_tokens` (`backend.maxTokens`).
+    pub max_tokens: u32,
+    request_body: Option<Value>,
+}
+
+impl Sampling {
+    pub fn new(config: &BackendConfig) -> Self {
+        Self {
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_tokens: config.max_tokens,
+            request_body: config.request_body.clone(),
+        }
+    }
+
+    /// `body` with `backend.requestBody` merged in.
+    pub fn merge_extra(&self, mut body: Value) -> Value {
+        if let Some(extra) = &self.request_body {
+            tandem_core::config::merge(&mut body, extra.clone());
+        }
+        body
+    }
 }
 
 /// One pooled client per backend, with its own key, headers, certificates and proxy settings

@@ -6,15 +6,13 @@
 //! streams as Server-Sent Events.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest};
 
-use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::http::{self, Endpoint, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::ollama::float;
 use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
@@ -24,29 +22,17 @@ pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
 }
 
 pub struct LlamaCppBackend {
-    client: reqwest::Client,
-    url: String,
+    http: Endpoint,
     model: Option<String>,
-    temperature: f32,
-    top_p: Option<f32>,
-    max_tokens: u32,
-    request_body: Option<Value>,
-    timeout: Duration,
+    sampling: Sampling,
 }
 
 impl LlamaCppBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = http::base_url(config);
-        let client = http::client(config, &url, KeyHeader::Bearer)?;
         Ok(Self {
-            client,
-            url,
+            http: Endpoint::new(config, "llamacpp", KeyHeader::Bearer)?,
             model: config.model.clone(),
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_tokens,
-            request_body: config.request_body.clone(),
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            sampling: Sampling::new(config),
         })
     }
 
@@ -72,36 +58,26 @@ impl LlamaCppBackend {
             "input_prefix": req.prefix,
             "input_suffix": req.suffix,
             "input_extra": extra,
-            "n_predict": req.max_tokens.min(self.max_tokens).max(1),
-            "temperature": float(self.temperature),
+            "n_predict": req.max_tokens.min(self.sampling.max_tokens).max(1),
+            "temperature": float(self.sampling.temperature),
             "stop": stop,
             "stream": true,
             "cache_prompt": true,
         });
-        if let Some(top_p) = self.top_p {
+        if let Some(top_p) = self.sampling.top_p {
             body["top_p"] = float(top_p);
         }
         if let Some(model) = &self.model {
             // Ignored by a single-model server; picks the model behind a router.
             body["model"] = json!(model);
         }
-        if let Some(extra) = &self.request_body {
-            tandem_core::config::merge(&mut body, extra.clone());
-        }
-        body
-    }
-
-    fn errors(&self) -> ErrorMap {
-        ErrorMap {
-            backend: format!("`llamacpp` at {}", self.url),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
+        self.sampling.merge_extra(body)
     }
 }
 
 impl Backend for LlamaCppBackend {
     fn describe(&self) -> String {
-        self.errors().backend
+        self.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -123,13 +99,8 @@ impl Backend for LlamaCppBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self
-            .client
-            .post(format!("{}/infill", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(&self.body(&req));
-        let errors = self.errors();
+        let request = self.http.post("/infill", &self.body(&req));
+        let errors = self.http.errors();
         async move {
             let response = http::send(request, &errors).await?;
             if http::is_json(&response) {
@@ -155,45 +126,35 @@ impl Backend for LlamaCppBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self
-            .client
-            .get(format!("{}/health", self.url))
-            .timeout(self.timeout);
-        let errors = self.errors();
-        let url = self.url.clone();
-        async move {
-            let response = match http::send(request, &errors).await {
-                Ok(response) => response,
+        let check = self
+            .http
+            .health(self.http.get("/health"), |url, value, errors| {
+                let status = value["status"].as_str().unwrap_or("unknown");
+                if status == "ok" {
+                    Ok(format!("{url} answers; status ok"))
+                } else {
+                    Err(errors.protocol(format!(
+                        "`/health` answered `{}`",
+                        excerpt(&value.to_string())
+                    )))
+                }
+            });
+        check
+            .map(|result| match result {
                 Err(BackendError::Status {
                     backend,
                     status: 503,
                     body,
                     retry_after,
-                }) => {
-                    return Err(BackendError::Status {
-                        backend,
-                        status: 503,
-                        body: format!("model still loading; try again shortly ({body})"),
-                        retry_after,
-                    });
-                }
-                Err(err) => return Err(err),
-            };
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
-            let status = value["status"].as_str().unwrap_or("unknown");
-            if status == "ok" {
-                Ok(format!("{url} answers; status ok"))
-            } else {
-                Err(errors.protocol(format!(
-                    "`/health` answered `{}`",
-                    excerpt(&value.to_string())
-                )))
-            }
-        }
-        .boxed()
+                }) => Err(BackendError::Status {
+                    backend,
+                    status: 503,
+                    body: format!("model still loading; try again shortly ({body})"),
+                    retry_after,
+                }),
+                other => other,
+            })
+            .boxed()
     }
 }
 

@@ -6,16 +6,14 @@
 //! [`Backend::chat`] posts to `{url}/v1/chat/completions`, which streams the same chunks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest};
 
 use crate::chat;
-use crate::http::{self, ErrorMap, KeyHeader};
+use crate::http::{self, Endpoint, KeyHeader, Sampling};
 use crate::openai_chat::read_chunks;
 use crate::{Backend, BackendError, Capabilities, ChatRequest, ChunkStream, WirePreview};
 
@@ -28,32 +26,20 @@ pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
 }
 
 pub struct MistralBackend {
-    client: reqwest::Client,
-    url: String,
+    http: Endpoint,
     model: String,
-    temperature: f32,
-    top_p: Option<f32>,
-    max_tokens: u32,
-    request_body: Option<Value>,
-    timeout: Duration,
+    sampling: Sampling,
 }
 
 impl MistralBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = http::base_url(config);
-        let client = http::client(config, &url, KeyHeader::Bearer)?;
         Ok(Self {
-            client,
-            url,
+            http: Endpoint::new(config, "mistral", KeyHeader::Bearer)?,
             model: config
                 .model
                 .clone()
                 .unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_tokens,
-            request_body: config.request_body.clone(),
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            sampling: Sampling::new(config),
         })
     }
 
@@ -71,8 +57,8 @@ impl MistralBackend {
             "model": self.model,
             "prompt": Self::prompt(req),
             "suffix": req.suffix,
-            "max_tokens": req.max_tokens.min(self.max_tokens).max(1),
-            "temperature": self.temperature,
+            "max_tokens": req.max_tokens.min(self.sampling.max_tokens).max(1),
+            "temperature": self.sampling.temperature,
             "stream": true,
         });
         self.finish_body(body, &req.stop)
@@ -84,7 +70,7 @@ impl MistralBackend {
             "model": self.model,
             "messages": chat::messages_json(&req.messages),
             "max_tokens": req.max_tokens.max(1),
-            "temperature": req.temperature.unwrap_or(self.temperature),
+            "temperature": req.temperature.unwrap_or(self.sampling.temperature),
             "stream": true,
         });
         self.finish_body(body, &req.stop)
@@ -92,37 +78,19 @@ impl MistralBackend {
 
     /// What both bodies share: `top_p`, the stops, then `backend.requestBody` merged in.
     fn finish_body(&self, mut body: Value, stop: &[String]) -> Value {
-        if let Some(top_p) = self.top_p {
+        if let Some(top_p) = self.sampling.top_p {
             body["top_p"] = json!(top_p);
         }
         if !stop.is_empty() {
             body["stop"] = json!(stop);
         }
-        if let Some(extra) = &self.request_body {
-            tandem_core::config::merge(&mut body, extra.clone());
-        }
-        body
-    }
-
-    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.client
-            .post(format!("{}{path}", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(body)
-    }
-
-    fn errors(&self) -> ErrorMap {
-        ErrorMap {
-            backend: format!("`mistral` at {}", self.url),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
+        self.sampling.merge_extra(body)
     }
 }
 
 impl Backend for MistralBackend {
     fn describe(&self) -> String {
-        self.errors().backend
+        self.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -144,8 +112,8 @@ impl Backend for MistralBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self.post("/v1/fim/completions", &self.body(&req));
-        let errors = self.errors();
+        let request = self.http.post("/v1/fim/completions", &self.body(&req));
+        let errors = self.http.errors();
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers; streaming", errors.backend);
@@ -156,8 +124,10 @@ impl Backend for MistralBackend {
     }
 
     fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self.post("/v1/chat/completions", &self.chat_body(&req));
-        let errors = self.errors();
+        let request = self
+            .http
+            .post("/v1/chat/completions", &self.chat_body(&req));
+        let errors = self.http.errors();
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers the chat; streaming", errors.backend);
@@ -167,22 +137,11 @@ impl Backend for MistralBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self
-            .client
-            .get(format!("{}/v1/models", self.url))
-            .timeout(self.timeout);
-        let errors = self.errors();
         let model = self.model.clone();
-        let url = self.url.clone();
-        async move {
-            let response = http::send(request, &errors).await?;
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
-            Ok(crate::openai::models_line(&url, &value, Some(&model)))
-        }
-        .boxed()
+        self.http
+            .health(self.http.get("/v1/models"), move |url, value, _| {
+                Ok(crate::openai::models_line(url, value, Some(&model)))
+            })
     }
 }
 
@@ -226,7 +185,7 @@ mod tests {
             ..BackendConfig::default()
         };
         let backend = MistralBackend::new(&config).expect("valid");
-        assert_eq!(backend.url, "https://codestral.mistral.ai");
+        assert_eq!(backend.http.url, "https://codestral.mistral.ai");
         let body = serde_json::to_string_pretty(&backend.body(&request())).expect("json");
         expect![[r##"
             {

@@ -10,17 +10,15 @@
 //! model's chat template), streamed as newline-delimited JSON too.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::prompt::render_snippets;
 use tandem_core::{BackendConfig, CompletionRequest, FimTemplate};
 
 use crate::chat;
-use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::http::{self, Endpoint, ErrorMap, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::{Backend, BackendError, Capabilities, ChatRequest, Chunk, ChunkStream, WirePreview};
 
 /// Builds the backend.
@@ -29,22 +27,16 @@ pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
 }
 
 pub struct OllamaBackend {
-    client: reqwest::Client,
-    url: String,
+    http: Endpoint,
     model: String,
     /// `Some`: raw mode with this template; `None`: Ollama applies the model's template.
     template: Option<FimTemplate>,
-    temperature: f32,
-    top_p: Option<f32>,
-    max_tokens: u32,
+    sampling: Sampling,
     keep_alive: Option<Value>,
-    request_body: Option<Value>,
-    timeout: Duration,
 }
 
 impl OllamaBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = http::base_url(config);
         let model = config
             .model
             .clone()
@@ -65,18 +57,12 @@ impl OllamaBackend {
             ),
             None => None,
         };
-        let client = http::client(config, &url, KeyHeader::Bearer)?;
         Ok(Self {
-            client,
-            url,
+            http: Endpoint::new(config, "ollama", KeyHeader::Bearer)?,
             model,
             template,
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_tokens,
+            sampling: Sampling::new(config),
             keep_alive: config.keep_alive.as_deref().map(keep_alive),
-            request_body: config.request_body.clone(),
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
         })
     }
 
@@ -102,7 +88,11 @@ impl OllamaBackend {
                 stop.push(s.clone());
             }
         }
-        let options = self.options(req.max_tokens.min(self.max_tokens), self.temperature, &stop);
+        let options = self.options(
+            req.max_tokens.min(self.sampling.max_tokens),
+            self.sampling.temperature,
+            &stop,
+        );
         let mut body = json!({
             "model": self.model,
             "prompt": self.prompt(req),
@@ -121,7 +111,7 @@ impl OllamaBackend {
     fn chat_body(&self, req: &ChatRequest) -> Value {
         let options = self.options(
             req.max_tokens,
-            req.temperature.unwrap_or(self.temperature),
+            req.temperature.unwrap_or(self.sampling.temperature),
             &req.stop,
         );
         self.finish_body(json!({
@@ -138,7 +128,7 @@ impl OllamaBackend {
             "num_predict": max_tokens.max(1),
             "temperature": float(temperature),
         });
-        if let Some(top_p) = self.top_p {
+        if let Some(top_p) = self.sampling.top_p {
             options["top_p"] = float(top_p);
         }
         // An empty list would replace the model's own stop parameters.
@@ -153,25 +143,7 @@ impl OllamaBackend {
         if let Some(keep_alive) = &self.keep_alive {
             body["keep_alive"] = keep_alive.clone();
         }
-        if let Some(extra) = &self.request_body {
-            tandem_core::config::merge(&mut body, extra.clone());
-        }
-        body
-    }
-
-    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.client
-            .post(format!("{}{path}", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(body)
-    }
-
-    fn errors(&self) -> ErrorMap {
-        ErrorMap {
-            backend: format!("`ollama` at {}", self.url),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
+        self.sampling.merge_extra(body)
     }
 }
 
@@ -198,7 +170,7 @@ fn keep_alive(value: &str) -> Value {
 
 impl Backend for OllamaBackend {
     fn describe(&self) -> String {
-        self.errors().backend
+        self.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -220,8 +192,8 @@ impl Backend for OllamaBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self.post("/api/generate", &self.body(&req));
-        let errors = self.errors();
+        let request = self.http.post("/api/generate", &self.body(&req));
+        let errors = self.http.errors();
         let raw = self.template.is_some();
         async move {
             let response = match http::send(request, &errors).await {
@@ -234,8 +206,8 @@ impl Backend for OllamaBackend {
     }
 
     fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self.post("/api/chat", &self.chat_body(&req));
-        let errors = self.errors();
+        let request = self.http.post("/api/chat", &self.chat_body(&req));
+        let errors = self.http.errors();
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers the chat; streaming", errors.backend);
@@ -245,22 +217,11 @@ impl Backend for OllamaBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self
-            .client
-            .get(format!("{}/api/tags", self.url))
-            .timeout(self.timeout);
-        let errors = self.errors();
         let model = self.model.clone();
-        let url = self.url.clone();
-        async move {
-            let response = http::send(request, &errors).await?;
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
-            Ok(tags_line(&url, &value, &model))
-        }
-        .boxed()
+        self.http
+            .health(self.http.get("/api/tags"), move |url, value, _| {
+                Ok(tags_line(url, value, &model))
+            })
     }
 }
 

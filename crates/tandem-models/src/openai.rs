@@ -2,45 +2,30 @@
 //! vLLM, llama.cpp's server, LM Studio and TGI. Fill-in-the-middle goes through the prompt
 //! template; the answer streams as Server-Sent Events.
 
-use std::time::Duration;
-
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest, FimTemplate};
 
-use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::http::{self, Endpoint, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
 pub struct OpenAiBackend {
-    client: reqwest::Client,
-    url: String,
+    http: Endpoint,
     model: Option<String>,
     template: FimTemplate,
-    temperature: f32,
-    top_p: Option<f32>,
-    max_tokens: u32,
-    request_body: Option<Value>,
-    timeout: Duration,
+    sampling: Sampling,
 }
 
 impl OpenAiBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = http::base_url(config);
         let template = FimTemplate::resolve(config.fim.as_deref(), config.model.as_deref())
             .map_err(BackendError::Config)?;
-        let client = http::client(config, &url, KeyHeader::Bearer)?;
         Ok(Self {
-            client,
-            url,
+            http: Endpoint::new(config, "openai", KeyHeader::Bearer)?,
             model: config.model.clone(),
             template,
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_tokens,
-            request_body: config.request_body.clone(),
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            sampling: Sampling::new(config),
         })
     }
 
@@ -53,37 +38,27 @@ impl OpenAiBackend {
         }
         let mut body = json!({
             "prompt": self.template.render(req),
-            "max_tokens": req.max_tokens.min(self.max_tokens).max(1),
-            "temperature": self.temperature,
+            "max_tokens": req.max_tokens.min(self.sampling.max_tokens).max(1),
+            "temperature": self.sampling.temperature,
             "stop": stop,
             "stream": true,
         });
         if let Some(model) = &self.model {
             body["model"] = json!(model);
         }
-        if let Some(top_p) = self.top_p {
+        if let Some(top_p) = self.sampling.top_p {
             body["top_p"] = json!(top_p);
         }
         if req.candidates > 1 {
             body["n"] = json!(req.candidates);
         }
-        if let Some(extra) = &self.request_body {
-            tandem_core::config::merge(&mut body, extra.clone());
-        }
-        body
-    }
-
-    fn errors(&self) -> ErrorMap {
-        ErrorMap {
-            backend: format!("`openai` at {}", self.url),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
+        self.sampling.merge_extra(body)
     }
 }
 
 impl Backend for OpenAiBackend {
     fn describe(&self) -> String {
-        self.errors().backend
+        self.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -105,13 +80,8 @@ impl Backend for OpenAiBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self
-            .client
-            .post(format!("{}/completions", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(&self.body(&req));
-        let errors = self.errors();
+        let request = self.http.post("/completions", &self.body(&req));
+        let errors = self.http.errors();
         let template = self.template.clone();
         async move {
             let response = http::send(request, &errors).await?;
@@ -140,22 +110,11 @@ impl Backend for OpenAiBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self
-            .client
-            .get(format!("{}/models", self.url))
-            .timeout(self.timeout);
-        let errors = self.errors();
         let model = self.model.clone();
-        let url = self.url.clone();
-        async move {
-            let response = http::send(request, &errors).await?;
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
-            Ok(models_line(&url, &value, model.as_deref()))
-        }
-        .boxed()
+        self.http
+            .health(self.http.get("/models"), move |url, value, _| {
+                Ok(models_line(url, value, model.as_deref()))
+            })
     }
 }
 

@@ -6,16 +6,14 @@
 //! text as it is.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest};
 
 use crate::chat;
-use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::http::{self, Endpoint, ErrorMap, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::{
     Backend, BackendError, Capabilities, ChatMessage, ChatRequest, Chunk, ChunkStream, WirePreview,
 };
@@ -26,29 +24,17 @@ pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
 }
 
 pub struct OpenAiChatBackend {
-    client: reqwest::Client,
-    url: String,
+    http: Endpoint,
     model: Option<String>,
-    temperature: f32,
-    top_p: Option<f32>,
-    max_tokens: u32,
-    request_body: Option<Value>,
-    timeout: Duration,
+    sampling: Sampling,
 }
 
 impl OpenAiChatBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = http::base_url(config);
-        let client = http::client(config, &url, KeyHeader::Bearer)?;
         Ok(Self {
-            client,
-            url,
+            http: Endpoint::new(config, "openai-chat", KeyHeader::Bearer)?,
             model: config.model.clone(),
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_tokens,
-            request_body: config.request_body.clone(),
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            sampling: Sampling::new(config),
         })
     }
 
@@ -69,7 +55,7 @@ impl OpenAiChatBackend {
         if let Some(model) = &self.model {
             body["model"] = json!(model);
         }
-        if let Some(top_p) = self.top_p {
+        if let Some(top_p) = self.sampling.top_p {
             body["top_p"] = json!(top_p);
         }
         if !stop.is_empty() {
@@ -78,54 +64,36 @@ impl OpenAiChatBackend {
         body
     }
 
-    fn merge_extra(&self, mut body: Value) -> Value {
-        if let Some(extra) = &self.request_body {
-            tandem_core::config::merge(&mut body, extra.clone());
-        }
-        body
-    }
-
     fn body(&self, req: &CompletionRequest) -> Value {
         let mut body = self.messages_body(
             &chat::completion_messages(req),
-            req.max_tokens.min(self.max_tokens),
-            self.temperature,
+            req.max_tokens.min(self.sampling.max_tokens),
+            self.sampling.temperature,
             &req.stop,
         );
         if req.candidates > 1 {
             body["n"] = json!(req.candidates);
         }
-        self.merge_extra(body)
+        self.sampling.merge_extra(body)
     }
 
     fn chat_body(&self, req: &ChatRequest) -> Value {
-        self.merge_extra(self.messages_body(
+        self.sampling.merge_extra(self.messages_body(
             &req.messages,
             req.max_tokens,
-            req.temperature.unwrap_or(self.temperature),
+            req.temperature.unwrap_or(self.sampling.temperature),
             &req.stop,
         ))
     }
 
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        self.client
-            .post(format!("{}/chat/completions", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(body)
-    }
-
-    fn errors(&self) -> ErrorMap {
-        ErrorMap {
-            backend: format!("`openai-chat` at {}", self.url),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
+        self.http.post("/chat/completions", body)
     }
 }
 
 impl Backend for OpenAiChatBackend {
     fn describe(&self) -> String {
-        self.errors().backend
+        self.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -148,7 +116,7 @@ impl Backend for OpenAiChatBackend {
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
         let request = self.post(&self.body(&req));
-        let errors = self.errors();
+        let errors = self.http.errors();
         let line_prefix = chat::line_prefix(&req).to_owned();
         let candidates = req.candidates;
         async move {
@@ -162,7 +130,7 @@ impl Backend for OpenAiChatBackend {
 
     fn chat(&self, req: ChatRequest) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
         let request = self.post(&self.chat_body(&req));
-        let errors = self.errors();
+        let errors = self.http.errors();
         async move {
             let response = http::send(request, &errors).await?;
             tracing::debug!("{} answers the chat; streaming", errors.backend);
@@ -172,22 +140,11 @@ impl Backend for OpenAiChatBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self
-            .client
-            .get(format!("{}/models", self.url))
-            .timeout(self.timeout);
-        let errors = self.errors();
         let model = self.model.clone();
-        let url = self.url.clone();
-        async move {
-            let response = http::send(request, &errors).await?;
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
-            Ok(crate::openai::models_line(&url, &value, model.as_deref()))
-        }
-        .boxed()
+        self.http
+            .health(self.http.get("/models"), move |url, value, _| {
+                Ok(crate::openai::models_line(url, value, model.as_deref()))
+            })
     }
 }
 
@@ -333,7 +290,7 @@ mod tests {
               "top_p": 0.8999999761581421
             }"#]]
         .assert_eq(&body);
-        assert_eq!(backend.url, "http://127.0.0.1:8000/v1");
+        assert_eq!(backend.http.url, "http://127.0.0.1:8000/v1");
         let preview = backend.preview(&request());
         assert_eq!(
             preview.prompt.as_deref(),

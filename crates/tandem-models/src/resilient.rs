@@ -336,6 +336,46 @@ mod tests {
         }
     }
 
+    /// Cannot chat (the trait's default); completions answer with `answer`'s stream.
+    struct FimOnly {
+        name: &'static str,
+        answer: fn() -> ChunkStream,
+    }
+
+    impl FimOnly {
+        fn new(name: &'static str, answer: fn() -> ChunkStream) -> Arc<Self> {
+            Arc::new(Self { name, answer })
+        }
+    }
+
+    impl Backend for FimOnly {
+        fn describe(&self) -> String {
+            self.name.into()
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                fim: true,
+                chat: false,
+                candidates: false,
+            }
+        }
+        fn preview(&self, _: &CompletionRequest) -> WirePreview {
+            WirePreview {
+                prompt: None,
+                body: None,
+            }
+        }
+        fn stream(
+            &self,
+            _: CompletionRequest,
+        ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
+            futures::future::ready(Ok((self.answer)())).boxed()
+        }
+        fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
+            async { Ok(String::new()) }.boxed()
+        }
+    }
+
     fn request() -> CompletionRequest {
         CompletionRequest {
             prefix: String::new(),
@@ -416,35 +456,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn first_token_timeout() {
-        struct Silent;
-        impl Backend for Silent {
-            fn describe(&self) -> String {
-                "silent".into()
-            }
-            fn capabilities(&self) -> Capabilities {
-                Capabilities {
-                    fim: true,
-                    chat: false,
-                    candidates: false,
-                }
-            }
-            fn preview(&self, _: &CompletionRequest) -> WirePreview {
-                WirePreview {
-                    prompt: None,
-                    body: None,
-                }
-            }
-            fn stream(
-                &self,
-                _: CompletionRequest,
-            ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-                async { Ok(Box::pin(futures::stream::pending()) as ChunkStream) }.boxed()
-            }
-            fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-                async { Ok(String::new()) }.boxed()
-            }
-        }
-        let r = Resilient::new(Arc::new(Silent), None, Some(Duration::from_millis(500)));
+        let silent = FimOnly::new("silent", || Box::pin(futures::stream::pending()));
+        let r = Resilient::new(silent, None, Some(Duration::from_millis(500)));
         let err = text(&r).await.expect_err("times out");
         assert!(
             matches!(err, BackendError::Timeout { after_ms: 500, .. }),
@@ -489,35 +502,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_main_backend_that_cannot_chat_is_not_down() {
-        struct FimOnly;
-        impl Backend for FimOnly {
-            fn describe(&self) -> String {
-                "fim-only".into()
-            }
-            fn capabilities(&self) -> Capabilities {
-                Capabilities {
-                    fim: true,
-                    chat: false,
-                    candidates: false,
-                }
-            }
-            fn preview(&self, _: &CompletionRequest) -> WirePreview {
-                WirePreview {
-                    prompt: None,
-                    body: None,
-                }
-            }
-            fn stream(
-                &self,
-                _: CompletionRequest,
-            ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-                async { Ok(Box::pin(futures::stream::empty()) as ChunkStream) }.boxed()
-            }
-            fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-                async { Ok(String::new()) }.boxed()
-            }
-        }
-        let r = Resilient::new(Arc::new(FimOnly), None, None);
+        let fim_only = || FimOnly::new("fim-only", || Box::pin(futures::stream::empty()));
+        let r = Resilient::new(fim_only(), None, None);
         for _ in 0..OPEN_AFTER + 1 {
             let err = chat_text(&r).await.expect_err("cannot chat");
             assert_eq!(
@@ -528,7 +514,7 @@ mod tests {
         }
         assert_eq!(r.condition(), Condition::Up);
         let fallback = Scripted::new(vec![]);
-        let r = Resilient::new(Arc::new(FimOnly), Some(fallback), None);
+        let r = Resilient::new(fim_only(), Some(fallback), None);
         assert_eq!(chat_text(&r).await.expect("the fallback chats"), "chat: ok");
     }
 }

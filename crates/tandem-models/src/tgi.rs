@@ -4,15 +4,13 @@
 //! (StarCoder's by default); the answer streams as Server-Sent Events, one token each.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest, FimTemplate};
 
-use crate::http::{self, ErrorMap, Event, Framing, KeyHeader, excerpt};
+use crate::http::{self, Endpoint, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::ollama::float;
 use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
@@ -25,31 +23,19 @@ pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
 }
 
 pub struct TgiBackend {
-    client: reqwest::Client,
-    url: String,
+    http: Endpoint,
     template: FimTemplate,
-    temperature: f32,
-    top_p: Option<f32>,
-    max_tokens: u32,
-    request_body: Option<Value>,
-    timeout: Duration,
+    sampling: Sampling,
 }
 
 impl TgiBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
-        let url = http::base_url(config);
         let template = FimTemplate::resolve(config.fim.as_deref(), config.model.as_deref())
             .map_err(BackendError::Config)?;
-        let client = http::client(config, &url, KeyHeader::Bearer)?;
         Ok(Self {
-            client,
-            url,
+            http: Endpoint::new(config, "tgi", KeyHeader::Bearer)?,
             template,
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_tokens,
-            request_body: config.request_body.clone(),
-            timeout: Duration::from_millis(config.timeout_ms.max(1)),
+            sampling: Sampling::new(config),
         })
     }
 
@@ -69,41 +55,30 @@ impl TgiBackend {
 
     fn body(&self, req: &CompletionRequest) -> Value {
         let mut parameters = json!({
-            "max_new_tokens": req.max_tokens.min(self.max_tokens).max(1),
+            "max_new_tokens": req.max_tokens.min(self.sampling.max_tokens).max(1),
             "stop": self.stops(req),
             "return_full_text": false,
         });
         // TGI rejects a temperature of 0: greedy decoding is `do_sample: false`.
-        if self.temperature > 0.0 {
-            parameters["temperature"] = float(self.temperature);
+        if self.sampling.temperature > 0.0 {
+            parameters["temperature"] = float(self.sampling.temperature);
         } else {
             parameters["do_sample"] = json!(false);
         }
         // TGI wants 0 < top_p < 1; 1 means no nucleus sampling anyway.
-        if let Some(top_p) = self.top_p.filter(|p| *p > 0.0 && *p < 1.0) {
+        if let Some(top_p) = self.sampling.top_p.filter(|p| *p > 0.0 && *p < 1.0) {
             parameters["top_p"] = float(top_p);
         }
-        let mut body = json!({
+        self.sampling.merge_extra(json!({
             "inputs": self.template.render(req),
             "parameters": parameters,
-        });
-        if let Some(extra) = &self.request_body {
-            tandem_core::config::merge(&mut body, extra.clone());
-        }
-        body
-    }
-
-    fn errors(&self) -> ErrorMap {
-        ErrorMap {
-            backend: format!("`tgi` at {}", self.url),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
+        }))
     }
 }
 
 impl Backend for TgiBackend {
     fn describe(&self) -> String {
-        self.errors().backend
+        self.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -126,13 +101,8 @@ impl Backend for TgiBackend {
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
         let stops = self.stops(&req);
-        let request = self
-            .client
-            .post(format!("{}/generate_stream", self.url))
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, "application/json")
-            .json(&self.body(&req));
-        let errors = self.errors();
+        let request = self.http.post("/generate_stream", &self.body(&req));
+        let errors = self.http.errors();
         async move {
             let response = http::send(request, &errors).await?;
             let backend = errors.backend.clone();
@@ -147,27 +117,16 @@ impl Backend for TgiBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let request = self
-            .client
-            .get(format!("{}/info", self.url))
-            .timeout(self.timeout);
-        let errors = self.errors();
-        let url = self.url.clone();
-        async move {
-            let response = http::send(request, &errors).await?;
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| errors.protocol(http::error_chain(&e)))?;
-            match value["model_id"].as_str() {
+        self.http.health(
+            self.http.get("/info"),
+            |url, value, errors| match value["model_id"].as_str() {
                 Some(model) => Ok(format!("{url} answers; model: {model}")),
                 None => Err(errors.protocol(format!(
                     "no `model_id` in `/info`: `{}`",
                     excerpt(&value.to_string())
                 ))),
-            }
-        }
-        .boxed()
+            },
+        )
     }
 }
 
