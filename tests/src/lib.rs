@@ -1377,3 +1377,391 @@ pub fn closed_port() -> u16 {
         .expect("the listener has an address")
         .port()
 }
+
+/// The scenarios every model backend goes through (HTTP errors, a first token that never
+/// comes, a disconnect mid-stream, cancellation, a stream split anywhere, a bad stream,
+/// `tandem doctor`), driven by a small description of the backend's kind.
+pub mod backend_scenarios {
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+
+    use crate::{
+        Behavior, CliOutput, Encoding, ModelServer, RawEnd, Recorded, TIMEOUT, TempDir, TestServer,
+        cursor, init_params, insert_text, position, run_cli,
+    };
+
+    /// What the scenarios need to know about one backend kind.
+    pub struct Kind {
+        /// `backend.kind`, as the server names it in its messages.
+        pub name: &'static str,
+        /// Variables put in the server's environment (an API key).
+        pub env: &'static [(&'static str, &'static str)],
+        /// The initialization options for a backend at `url` with `timeoutMs`.
+        pub options: fn(url: &str, timeout_ms: u64) -> Value,
+        /// The `backend.url` for a fake server.
+        pub url: fn(&ModelServer) -> String,
+        /// The path a completion request goes to.
+        pub path: &'static str,
+        /// The streaming answer's content type.
+        pub content_type: &'static str,
+        /// The document (with `$0` at the cursor), its file name and language.
+        pub fixture: &'static str,
+        pub file: &'static str,
+        pub language: &'static str,
+        /// What the answer starts with before any text (Anthropic's `message_start`), or "".
+        pub preamble: fn() -> String,
+        /// Something the answer carries that is no text (a keep-alive), or "".
+        pub keep_alive: &'static str,
+        /// One event (or line) carrying `text`.
+        pub token: fn(text: &str) -> String,
+        /// A whole answer that completes fine, and the completion it yields.
+        pub good_stream: fn() -> String,
+        pub good_text: &'static str,
+        /// The text streamed before the model stalls when the request is cancelled (`None`:
+        /// the headers only; `Some` needs a backend that logs when its answer starts).
+        pub stall_text: Option<&'static str>,
+    }
+
+    impl Kind {
+        /// A raw streaming answer of this kind's content type.
+        pub fn raw(&self, pieces: Vec<Vec<u8>>, delay_ms: u64, end: RawEnd) -> Behavior {
+            Behavior::Raw {
+                content_type: self.content_type.to_owned(),
+                pieces,
+                delay: Duration::from_millis(delay_ms),
+                end,
+            }
+        }
+
+        /// A server with the kind's environment, options for `model` and `dir` as workspace.
+        pub fn start(&self, model: &ModelServer, timeout_ms: u64, dir: &TempDir) -> TestServer {
+            self.start_with(model, timeout_ms, dir, |_| {})
+        }
+
+        /// Like [`Kind::start`], with the options changed by `edit` first.
+        pub fn start_with(
+            &self,
+            model: &ModelServer,
+            timeout_ms: u64,
+            dir: &TempDir,
+            edit: impl FnOnce(&mut Value),
+        ) -> TestServer {
+            let mut options = (self.options)(&(self.url)(model), timeout_ms);
+            edit(&mut options);
+            let server = TestServer::spawn_with_env(&[], self.env);
+            server.initialize(init_params(options, Some(dir.path()), None));
+            server
+        }
+
+        /// The options for a backend at `model` (timeout 20 s) with `over` merged into
+        /// `backend`.
+        pub fn options_with(&self, model: &ModelServer, over: Value) -> Value {
+            let mut options = (self.options)(&(self.url)(model), 20_000);
+            if let (Some(base), Value::Object(over)) = (options["backend"].as_object_mut(), over) {
+                base.extend(over);
+            }
+            options
+        }
+
+        /// Opens the fixture; returns its URI, text, the cursor's byte offset and position.
+        pub fn open(&self, server: &TestServer, dir: &TempDir) -> (String, String, usize, Value) {
+            let (text, at) = cursor(self.fixture);
+            let uri = dir.uri(self.file);
+            server.open(&uri, self.language, &text);
+            let pos = position(&text, at, Encoding::Utf16);
+            (uri, text, at, pos)
+        }
+
+        /// Opens the fixture and asks for a completion at the cursor.
+        pub fn complete(&self, server: &TestServer, dir: &TempDir) -> (String, usize, Vec<Value>) {
+            let (uri, text, at, pos) = self.open(server, dir);
+            let items = server.inline(&uri, pos, 1);
+            (text, at, items)
+        }
+    }
+
+    /// A Python function whose body is missing, for the chat-style backends.
+    pub const PYTHON_FIXTURE: &str = "def add(a, b):\n    return $0\n\n\nprint(add(1, 2))\n";
+    /// The cursor at the start of an empty line inside a block: a multi-line completion.
+    pub const BLOCK_FIXTURE: &str = "fn main() {\n    let x = 1;\n    $0\n}\n";
+
+    /// The fake's host root (no `/v1`), as most kinds take `backend.url`.
+    pub fn root_url(model: &ModelServer) -> String {
+        format!("http://127.0.0.1:{}", model.port())
+    }
+
+    /// `text` cut every `n` bytes (inside JSON, inside multi-byte characters, anywhere).
+    pub fn cut(text: &str, n: usize) -> Vec<Vec<u8>> {
+        text.as_bytes().chunks(n).map(<[u8]>::to_vec).collect()
+    }
+
+    /// Waits until the server's log holds `needle` (the backend logs when its answer starts,
+    /// so a cancel cannot overtake the fake server's writes).
+    #[track_caller]
+    pub fn wait_log(server: &TestServer, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !server.stderr().contains(needle) {
+            if Instant::now() >= deadline {
+                server.fail(&format!("the log never said {needle:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `stream` cut in pieces of each of `sizes` bytes yields `expected`; `check` is given the
+    /// one request made, the document's text and the cursor's offset.
+    #[track_caller]
+    pub fn check_split_stream(
+        kind: &Kind,
+        stream: &str,
+        sizes: &[usize],
+        delay_ms: u64,
+        expected: &str,
+        check: impl Fn(&Recorded, &str, usize),
+    ) {
+        for &size in sizes {
+            let model = ModelServer::start(kind.raw(cut(stream, size), delay_ms, RawEnd::Finish));
+            let dir = TempDir::new(&format!("{}-stream", kind.name));
+            let server = kind.start(&model, 20_000, &dir);
+            let (text, at, items) = kind.complete(&server, &dir);
+            let texts: Vec<String> = items.iter().map(insert_text).collect();
+            assert_eq!(
+                texts,
+                vec![expected.to_owned()],
+                "`{}`, pieces of {size} bytes: the post-processed completion",
+                kind.name
+            );
+            let requests = model.wait_requests(1);
+            assert_eq!(requests.len(), 1, "one request");
+            check(&requests[0], &text, at);
+            server.shutdown_and_exit();
+        }
+    }
+
+    /// Each `(status, body, needles)`: an empty list, and a message with `HTTP <status>`, the
+    /// needles and the backend's name and URL; the request went to the kind's path.
+    #[track_caller]
+    pub fn check_http_errors(kind: &Kind, answers: &[(u16, &str, &[&str])]) {
+        for &(status, body, needles) in answers {
+            let model = ModelServer::start(Behavior::Status(status, body.to_owned()));
+            let dir = TempDir::new(&format!("{}-status", kind.name));
+            let server = kind.start(&model, 20_000, &dir);
+            let (_, _, items) = kind.complete(&server, &dir);
+            assert!(items.is_empty(), "HTTP {status}: an empty list: {items:?}");
+            let head = format!("HTTP {status}");
+            let mut all = vec![head.as_str()];
+            all.extend_from_slice(needles);
+            let message = server.wait_message(&all);
+            let named = format!("`{}` at {}", kind.name, (kind.url)(&model));
+            assert!(
+                message.contains(&named),
+                "the message names the backend ({named}): {message}"
+            );
+            assert_eq!(model.requests()[0].path, kind.path, "HTTP {status}");
+            server.shutdown_and_exit();
+        }
+    }
+
+    /// An answer `body` (cut every `size` bytes) that goes wrong: an empty list, and a message
+    /// with `needles` that names the backend.
+    #[track_caller]
+    pub fn check_bad_stream(kind: &Kind, body: &str, size: usize, needles: &[&str]) {
+        let model = ModelServer::start(kind.raw(cut(body, size), 0, RawEnd::Finish));
+        let dir = TempDir::new(&format!("{}-bad-stream", kind.name));
+        let server = kind.start(&model, 20_000, &dir);
+        let (_, _, items) = kind.complete(&server, &dir);
+        assert!(items.is_empty(), "{needles:?}: an empty list: {items:?}");
+        let message = server.wait_message(needles);
+        let name = format!("`{}`", kind.name);
+        assert!(message.contains(&name), "names the backend: {message}");
+        server.shutdown_and_exit();
+    }
+
+    /// Each `(bad, needle)`: a stream that goes wrong at `bad` (an error event, a malformed
+    /// one) between a token and a whole good answer is reported with `needle`.
+    #[track_caller]
+    pub fn check_bad_events(kind: &Kind, bad: &[(&str, &str)]) {
+        for &(bad, needle) in bad {
+            let stream = format!(
+                "{}{}{bad}{}",
+                (kind.preamble)(),
+                (kind.token)("let"),
+                (kind.good_stream)()
+            );
+            check_bad_stream(kind, &stream, 11, &[needle]);
+        }
+    }
+
+    /// The keys of a JSON object, sorted.
+    #[track_caller]
+    pub fn sorted_keys(object: &Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = object
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// An answer that begins (headers, a keep-alive) and then never brings a token: the
+    /// request times out with a message and the connection is closed.
+    #[track_caller]
+    pub fn check_first_token_timeout(kind: &Kind) {
+        let body = format!("{}{}", (kind.preamble)(), kind.keep_alive);
+        let model = ModelServer::start(kind.raw(cut(&body, 1000), 0, RawEnd::Hang));
+        let dir = TempDir::new(&format!("{}-timeout", kind.name));
+        let server = kind.start(&model, 400, &dir);
+        let (_, _, items) = kind.complete(&server, &dir);
+        assert!(items.is_empty(), "{items:?}");
+        server.wait_message(&["did not answer within 400 ms"]);
+        assert!(model.wait_closed(0).closed, "the connection was dropped");
+        server.shutdown_and_exit();
+    }
+
+    /// A connection cut in the middle of an event: an empty list and a message naming the
+    /// backend; the next request works.
+    #[track_caller]
+    pub fn check_disconnect(kind: &Kind) {
+        let first = format!(
+            "{}{}{}",
+            (kind.preamble)(),
+            (kind.token)("a + "),
+            (kind.token)("b")
+        );
+        let first = first[..first.len() - 5].to_owned();
+        let good = (kind.good_stream)();
+        let (first_answer, next_answer) = (
+            kind.raw(cut(&first, 9), 0, RawEnd::Disconnect),
+            kind.raw(cut(&good, 11), 0, RawEnd::Finish),
+        );
+        let answers = std::sync::Mutex::new(vec![next_answer, first_answer]);
+        let model = ModelServer::route(move |_, _| {
+            answers
+                .lock()
+                .expect("the answers")
+                .pop()
+                .expect("two requests at most")
+        });
+        let dir = TempDir::new(&format!("{}-disconnect", kind.name));
+        let server = kind.start(&model, 20_000, &dir);
+        let (uri, _, _, pos) = kind.open(&server, &dir);
+        let items = server.inline(&uri, pos.clone(), 1);
+        assert!(items.is_empty(), "a cut stream shows nothing: {items:?}");
+        let message = server.wait_message(&[&format!("`{}`", kind.name)]);
+        assert!(message.contains(&(kind.url)(&model)), "{message}");
+        let texts = server.inline_texts(&uri, pos, 1);
+        assert_eq!(
+            texts,
+            vec![kind.good_text.to_owned()],
+            "the next request works"
+        );
+        server.shutdown_and_exit();
+    }
+
+    /// `$/cancelRequest` while the answer streams (then stalls): the request ends with
+    /// `RequestCancelled` and the backend connection is closed.
+    #[track_caller]
+    pub fn check_cancel(kind: &Kind) {
+        // All pieces go out at once (so the cancel cannot cut them), then the model stalls.
+        let mut body = (kind.preamble)();
+        if let Some(text) = kind.stall_text {
+            body.push_str(&(kind.token)(text));
+        }
+        let model = ModelServer::start(kind.raw(cut(&body, 64), 0, RawEnd::Hang));
+        let dir = TempDir::new(&format!("{}-cancel", kind.name));
+        let server = kind.start(&model, 20_000, &dir);
+        let (uri, _, _, pos) = kind.open(&server, &dir);
+        let pending = server.inline_async(&uri, pos, 1);
+        model.wait_requests(1);
+        if kind.stall_text.is_some() {
+            // Text is written: the cancel must not overtake the fake server's writes.
+            wait_log(&server, &format!("`{}` at http://127.0.0.1:", kind.name));
+            wait_log(&server, "answers; streaming");
+        }
+        server.cancel(pending);
+        let response = server.response(pending);
+        assert_eq!(response["error"]["code"], -32800, "{response}");
+        assert!(model.wait_closed(0).closed, "the connection was dropped");
+        server.shutdown_and_exit();
+    }
+
+    /// Thirty lines of a block (in the [`BLOCK_FIXTURE`]), then its closing brace and the next
+    /// item in the last piece; then the stream would go on (it hangs): only stopping early
+    /// answers, with the block cut at its end, and the connection is closed.
+    #[track_caller]
+    pub fn check_block_ends_early(kind: &Kind) {
+        let mut pieces: Vec<Vec<u8>> = vec![(kind.token)("step(0);\n").into_bytes()];
+        for i in 1..30 {
+            pieces.push((kind.token)(&format!("    step({i});\n")).into_bytes());
+        }
+        pieces.push(
+            [(kind.token)("}\n"), (kind.token)("\nfn next() {\n")]
+                .concat()
+                .into_bytes(),
+        );
+        let model = ModelServer::start(kind.raw(pieces, 2, RawEnd::Hang));
+        let dir = TempDir::new(&format!("{}-early", kind.name));
+        let server = kind.start(&model, 20_000, &dir);
+        let (uri, _, _, pos) = kind.open(&server, &dir);
+        let texts = server.inline_texts(&uri, pos, 1);
+        let expected: Vec<String> = (0..30)
+            .map(|i| format!("{}step({i});", if i == 0 { "" } else { "    " }))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![expected.join("\n")],
+            "the block, cut at its end"
+        );
+        assert!(
+            model.wait_closed(0).closed,
+            "the connection was closed though the stream had not ended"
+        );
+        server.shutdown_and_exit();
+    }
+
+    /// `tandem doctor` with a config file for `kind` at the fake, plus `extra` TOML lines.
+    pub fn doctor(kind: &Kind, model: &ModelServer, extra: &str) -> CliOutput {
+        let dir = TempDir::new("doctor");
+        let config = dir.write(
+            "config.toml",
+            &format!(
+                "[backend]\nkind = \"{}\"\nurl = \"{}\"\ntimeoutMs = 5000\n{extra}",
+                kind.name,
+                (kind.url)(model)
+            ),
+        );
+        let root = dir.path().display().to_string();
+        run_cli(&[
+            "doctor",
+            "--config",
+            &config.display().to_string(),
+            "--root",
+            &root,
+        ])
+    }
+}
+
+/// The scenarios that take nothing but the kind, as `#[test]`s: a first token that never
+/// comes, a disconnect mid-stream, and cancellation.
+#[macro_export]
+macro_rules! backend_scenario_tests {
+    ($kind:expr) => {
+        #[test]
+        fn a_first_token_that_never_comes_times_out_and_closes_the_connection() {
+            $crate::backend_scenarios::check_first_token_timeout(&$kind);
+        }
+
+        #[test]
+        fn a_disconnect_mid_stream_fails_the_request_and_the_next_one_works() {
+            $crate::backend_scenarios::check_disconnect(&$kind);
+        }
+
+        #[test]
+        fn cancel_request_closes_the_backend_connection() {
+            $crate::backend_scenarios::check_cancel(&$kind);
+        }
+    };
+}

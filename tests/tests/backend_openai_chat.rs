@@ -2,17 +2,12 @@
 //! a hole, the key, the options), realistic streams split anywhere, the code taken out of a
 //! chatty reply, HTTP errors, a first token that never comes, a disconnect, and cancellation.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use tandem_e2e::{
-    Behavior, Encoding, ModelServer, RawEnd, Recorded, TempDir, TestServer, cursor, init_params,
-    insert_text, position,
-};
+use tandem_e2e::backend_scenarios::{self as scenarios, Kind, cut};
+use tandem_e2e::{ModelServer, RawEnd, Recorded, TempDir, insert_text};
 
 const KEY_VAR: &str = "TANDEM_E2E_OPENAI_CHAT_KEY";
 const KEY: &str = "sk-chat-e2e-0123";
-const FIXTURE: &str = "def add(a, b):\n    return $0\n\n\nprint(add(1, 2))\n";
 
 fn options(url: &str, timeout_ms: u64) -> Value {
     json!({
@@ -28,12 +23,24 @@ fn options(url: &str, timeout_ms: u64) -> Value {
     })
 }
 
-/// A server with the API key in its environment, `options` and `dir` as its workspace.
-fn start(options: Value, dir: &TempDir) -> TestServer {
-    let server = TestServer::spawn_with_env(&[], &[(KEY_VAR, KEY)]);
-    server.initialize(init_params(options, Some(dir.path()), None));
-    server
-}
+const KIND: Kind = Kind {
+    name: "openai-chat",
+    env: &[(KEY_VAR, KEY)],
+    options,
+    url: ModelServer::url,
+    path: "/v1/chat/completions",
+    content_type: "text/event-stream",
+    fixture: scenarios::PYTHON_FIXTURE,
+    file: "calc.py",
+    language: "python",
+    preamble: String::new,
+    keep_alive: ": ping\n\n",
+    token: content,
+    good_stream: chatty_stream,
+    good_text: "a + b  # café",
+    // Prose arrives (nothing is code yet), then the model stalls.
+    stall_text: Some("Here is the code you asked for:\n"),
+};
 
 /// One `chat.completion.chunk` event.
 fn delta(index: u32, content: &str) -> String {
@@ -46,18 +53,9 @@ fn delta(index: u32, content: &str) -> String {
     )
 }
 
-/// The whole stream cut into pieces of `size` bytes (inside JSON, inside `é`, anywhere).
-fn cut(stream: &str, size: usize) -> Vec<Vec<u8>> {
-    stream.as_bytes().chunks(size).map(<[u8]>::to_vec).collect()
-}
-
-fn sse(pieces: Vec<Vec<u8>>, end: RawEnd) -> Behavior {
-    Behavior::Raw {
-        content_type: "text/event-stream".to_owned(),
-        pieces,
-        delay: Duration::from_millis(1),
-        end,
-    }
+/// One `chat.completion.chunk` event for the first candidate.
+fn content(text: &str) -> String {
+    delta(0, text)
 }
 
 /// A realistic reply: role first, a keep-alive, an unknown line, prose, a fenced block that
@@ -83,14 +81,6 @@ fn chatty_stream() -> String {
     s.push_str("data: {\"id\":\"chatcmpl-e2e\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
     s.push_str("data: [DONE]\n\n");
     s
-}
-
-fn complete(server: &TestServer, dir: &TempDir) -> (String, usize, Vec<Value>) {
-    let (text, at) = cursor(FIXTURE);
-    let uri = dir.uri("calc.py");
-    server.open(&uri, "python", &text);
-    let items = server.inline(&uri, position(&text, at, Encoding::Utf16), 1);
-    (text, at, items)
 }
 
 #[track_caller]
@@ -143,21 +133,15 @@ fn assert_request_shape(r: &Recorded, text: &str, at: usize) {
 
 #[test]
 fn a_chatty_reply_split_anywhere_yields_the_code() {
-    for size in [1, 7, 64] {
-        let model = ModelServer::start(sse(cut(&chatty_stream(), size), RawEnd::Finish));
-        let dir = TempDir::new("chat-stream");
-        let server = start(options(&model.url(), 20_000), &dir);
-        let (text, at, items) = complete(&server, &dir);
-        let texts: Vec<String> = items.iter().map(insert_text).collect();
-        assert_eq!(
-            texts,
-            vec!["a + b  # café".to_owned()],
-            "pieces of {size} bytes: prose, fence and the repeated `return ` are gone"
-        );
-        let requests = model.wait_requests(1);
-        assert_request_shape(&requests[0], &text, at);
-        server.shutdown_and_exit();
-    }
+    // Prose, fence and the repeated `return ` are gone.
+    scenarios::check_split_stream(
+        &KIND,
+        &chatty_stream(),
+        &[1, 7, 64],
+        1,
+        "a + b  # café",
+        assert_request_shape,
+    );
 }
 
 #[test]
@@ -173,12 +157,12 @@ fn two_candidates_are_asked_with_n_and_extracted_separately() {
         stream.push_str(&delta(i, piece));
     }
     stream.push_str("data: [DONE]\n\n");
-    let model = ModelServer::start(sse(cut(&stream, 13), RawEnd::Finish));
+    let model = ModelServer::start(KIND.raw(cut(&stream, 13), 1, RawEnd::Finish));
     let dir = TempDir::new("chat-n");
-    let mut opts = options(&model.url(), 20_000);
-    opts["completion"]["candidates"] = json!(2);
-    let server = start(opts, &dir);
-    let (_, _, items) = complete(&server, &dir);
+    let server = KIND.start_with(&model, 20_000, &dir, |opts| {
+        opts["completion"]["candidates"] = json!(2);
+    });
+    let (_, _, items) = KIND.complete(&server, &dir);
     let mut texts: Vec<String> = items.iter().map(insert_text).collect();
     texts.sort();
     assert_eq!(texts, vec!["a * b".to_owned(), "a - b".to_owned()]);
@@ -186,109 +170,25 @@ fn two_candidates_are_asked_with_n_and_extracted_separately() {
     server.shutdown_and_exit();
 }
 
+const ERROR_BODY: &str = "{\"error\":{\"message\":\"nope\",\"type\":\"e2e\"}}";
+
 #[test]
 fn http_errors_are_reported_with_their_status() {
-    for (status, needle) in [
-        (401, "check the API key"),
-        (404, "HTTP 404"),
-        (429, "rate-limiting"),
-        (500, "HTTP 500"),
-    ] {
-        let model = ModelServer::start(Behavior::Status(
-            status,
-            "{\"error\":{\"message\":\"nope\",\"type\":\"e2e\"}}".to_owned(),
-        ));
-        let dir = TempDir::new("chat-status");
-        let server = start(options(&model.url(), 20_000), &dir);
-        let (_, _, items) = complete(&server, &dir);
-        assert!(items.is_empty(), "HTTP {status}: an empty list: {items:?}");
-        let message = server.wait_message(&[&format!("HTTP {status}"), needle]);
-        assert!(
-            message.contains(&model.url()),
-            "names the backend: {message}"
-        );
-        assert_eq!(model.requests()[0].path, "/v1/chat/completions");
-        server.shutdown_and_exit();
-    }
+    scenarios::check_http_errors(
+        &KIND,
+        &[
+            (401, ERROR_BODY, &["check the API key"]),
+            (404, ERROR_BODY, &[]),
+            (429, ERROR_BODY, &["rate-limiting"]),
+            (500, ERROR_BODY, &[]),
+        ],
+    );
 }
 
 #[test]
 fn a_malformed_event_is_a_protocol_error() {
     let stream = format!("{}data: {{\"choices\": [oops\n\n", delta(0, "a + "));
-    let model = ModelServer::start(sse(cut(&stream, 5), RawEnd::Finish));
-    let dir = TempDir::new("chat-malformed");
-    let server = start(options(&model.url(), 20_000), &dir);
-    let (_, _, items) = complete(&server, &dir);
-    assert!(items.is_empty(), "{items:?}");
-    server.wait_message(&["could not read", "bad event"]);
-    server.shutdown_and_exit();
+    scenarios::check_bad_stream(&KIND, &stream, 5, &["could not read", "bad event"]);
 }
 
-#[test]
-fn a_first_token_that_never_comes_times_out_and_closes_the_connection() {
-    let model = ModelServer::start(sse(cut(": ping\n\n", 100), RawEnd::Hang));
-    let dir = TempDir::new("chat-timeout");
-    let server = start(options(&model.url(), 400), &dir);
-    let (_, _, items) = complete(&server, &dir);
-    assert!(items.is_empty(), "{items:?}");
-    server.wait_message(&["did not answer within 400 ms"]);
-    assert!(model.wait_closed(0).closed);
-    server.shutdown_and_exit();
-}
-
-#[test]
-fn a_disconnect_mid_stream_fails_the_request_and_the_next_one_works() {
-    let model = ModelServer::route(|i, _| {
-        if i == 0 {
-            sse(cut(&delta(0, "```\na + "), 9), RawEnd::Disconnect)
-        } else {
-            sse(cut(&chatty_stream(), 11), RawEnd::Finish)
-        }
-    });
-    let dir = TempDir::new("chat-disconnect");
-    let server = start(options(&model.url(), 20_000), &dir);
-    let (text, at, items) = complete(&server, &dir);
-    assert!(items.is_empty(), "a cut stream shows nothing: {items:?}");
-    let texts = server.inline_texts(&dir.uri("calc.py"), position(&text, at, Encoding::Utf16), 1);
-    assert_eq!(texts, vec!["a + b  # café".to_owned()]);
-    server.shutdown_and_exit();
-}
-
-/// Waits until the server's log holds `needle` (the backend logs when its answer starts, so
-/// the cancel below cannot overtake the fake server's writes).
-#[track_caller]
-fn wait_log(server: &TestServer, needle: &str) {
-    let deadline = std::time::Instant::now() + tandem_e2e::TIMEOUT;
-    while !server.stderr().contains(needle) {
-        if std::time::Instant::now() >= deadline {
-            server.fail(&format!("the log never said {needle:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-#[test]
-fn cancel_request_closes_the_backend_connection() {
-    // Prose arrives (nothing is code yet), then the model stalls.
-    // No pause between pieces: all are written before the cancel can close the connection.
-    let model = ModelServer::start(Behavior::Raw {
-        content_type: "text/event-stream".to_owned(),
-        pieces: cut(&delta(0, "Here is the code you asked for:\n"), 64),
-        delay: Duration::ZERO,
-        end: RawEnd::Hang,
-    });
-    let dir = TempDir::new("chat-cancel");
-    let server = start(options(&model.url(), 20_000), &dir);
-    let (text, at) = cursor(FIXTURE);
-    let uri = dir.uri("calc.py");
-    server.open(&uri, "python", &text);
-    let pending = server.inline_async(&uri, position(&text, at, Encoding::Utf16), 1);
-    model.wait_requests(1);
-    wait_log(&server, "`openai-chat` at http://127.0.0.1:");
-    wait_log(&server, "answers; streaming");
-    server.cancel(pending);
-    let response = server.response(pending);
-    assert_eq!(response["error"]["code"], -32800, "{response}");
-    assert!(model.wait_closed(0).closed, "the connection was dropped");
-    server.shutdown_and_exit();
-}
+tandem_e2e::backend_scenario_tests!(KIND);
