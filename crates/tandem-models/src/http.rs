@@ -307,6 +307,55 @@ pub enum Event {
     Done,
 }
 
+/// One JSON event of a single-candidate stream (llama.cpp's SSE, Ollama's NDJSON): an
+/// `error` from the server, text found by `text` (`field` names it in messages), and the
+/// `done_flag` that marks the last event. `kind` says "event" or "line" in messages.
+pub fn single_text_event(
+    data: &str,
+    backend: &str,
+    kind: &str,
+    field: &str,
+    done_flag: &str,
+    text: impl for<'a> Fn(&'a serde_json::Value) -> Option<&'a str>,
+) -> Result<Event, BackendError> {
+    use serde_json::Value;
+    let protocol = |detail: String| BackendError::Protocol {
+        backend: backend.to_owned(),
+        detail,
+    };
+    let value: Value = serde_json::from_str(data)
+        .map_err(|e| protocol(format!("bad {kind} `{}`: {e}", excerpt(data))))?;
+    if let Some(error) = value.get("error") {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .or_else(|| error.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.to_string());
+        return Err(protocol(format!(
+            "the server reported: {}",
+            excerpt(&message)
+        )));
+    }
+    let text = text(&value);
+    let done = value
+        .get(done_flag)
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if text.is_none() && !done {
+        return Err(protocol(format!("no `{field}` in `{}`", excerpt(data))));
+    }
+    match text.filter(|t| !t.is_empty()) {
+        // Text on the final event still counts; the body ends right after it.
+        Some(text) => Ok(Event::Chunks(vec![Chunk {
+            candidate: 0,
+            text: text.to_owned(),
+        }])),
+        None if done => Ok(Event::Done),
+        None => Ok(Event::Chunks(Vec::new())),
+    }
+}
+
 /// How a stream's body is split into events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {

@@ -14,7 +14,7 @@ use tandem_core::{BackendConfig, CompletionRequest};
 
 use crate::http::{self, Endpoint, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::ollama::float;
-use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
+use crate::{Backend, BackendError, Capabilities, ChunkStream, WirePreview};
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
@@ -161,39 +161,9 @@ impl Backend for LlamaCppBackend {
 /// One event: `{"content": "text", "stop": false}`, the final `{"stop": true}`, or
 /// `{"error": {"message": ...}}`.
 fn parse_event(data: &str, backend: &str) -> Result<Event, BackendError> {
-    let value: Value = serde_json::from_str(data).map_err(|e| BackendError::Protocol {
-        backend: backend.to_owned(),
-        detail: format!("bad event `{}`: {e}", excerpt(data)),
-    })?;
-    if let Some(error) = value.get("error") {
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .or_else(|| error.as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| error.to_string());
-        return Err(BackendError::Protocol {
-            backend: backend.to_owned(),
-            detail: format!("the server reported: {}", excerpt(&message)),
-        });
-    }
-    let text = value.get("content").and_then(Value::as_str);
-    let stop = value.get("stop").and_then(Value::as_bool).unwrap_or(false);
-    if text.is_none() && !stop {
-        return Err(BackendError::Protocol {
-            backend: backend.to_owned(),
-            detail: format!("no `content` in `{}`", excerpt(data)),
-        });
-    }
-    match text.filter(|t| !t.is_empty()) {
-        // Text on the final event still counts; the body ends right after it.
-        Some(text) => Ok(Event::Chunks(vec![Chunk {
-            candidate: 0,
-            text: text.to_owned(),
-        }])),
-        None if stop => Ok(Event::Done),
-        None => Ok(Event::Chunks(Vec::new())),
-    }
+    http::single_text_event(data, backend, "event", "content", "stop", |v| {
+        v.get("content")?.as_str()
+    })
 }
 
 #[cfg(test)]
@@ -202,6 +172,7 @@ mod tests {
     use tandem_core::{BackendKind, CompletionMode, Snippet, SnippetSource};
 
     use super::*;
+    use crate::Chunk;
 
     fn request() -> CompletionRequest {
         CompletionRequest {

@@ -18,8 +18,8 @@ use tandem_core::prompt::render_snippets;
 use tandem_core::{BackendConfig, CompletionRequest, FimTemplate};
 
 use crate::chat;
-use crate::http::{self, Endpoint, ErrorMap, Event, Framing, KeyHeader, Sampling, excerpt};
-use crate::{Backend, BackendError, Capabilities, ChatRequest, Chunk, ChunkStream, WirePreview};
+use crate::http::{self, Endpoint, ErrorMap, Event, Framing, KeyHeader, Sampling};
+use crate::{Backend, BackendError, Capabilities, ChatRequest, ChunkStream, WirePreview};
 
 /// Builds the backend.
 pub fn build(config: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
@@ -313,37 +313,7 @@ fn parse_object(
     field: &str,
     text: impl for<'a> Fn(&'a Value) -> Option<&'a str>,
 ) -> Result<Event, BackendError> {
-    let value: Value = serde_json::from_str(line).map_err(|e| BackendError::Protocol {
-        backend: backend.to_owned(),
-        detail: format!("bad line `{}`: {e}", excerpt(line)),
-    })?;
-    if let Some(error) = value.get("error") {
-        let message = error
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| error.to_string());
-        return Err(BackendError::Protocol {
-            backend: backend.to_owned(),
-            detail: format!("the server reported: {}", excerpt(&message)),
-        });
-    }
-    let text = text(&value);
-    let done = value.get("done").and_then(Value::as_bool).unwrap_or(false);
-    if text.is_none() && !done {
-        return Err(BackendError::Protocol {
-            backend: backend.to_owned(),
-            detail: format!("no `{field}` in `{}`", excerpt(line)),
-        });
-    }
-    match text.filter(|t| !t.is_empty()) {
-        // Text on the final line still counts; the body ends right after it.
-        Some(text) => Ok(Event::Chunks(vec![Chunk {
-            candidate: 0,
-            text: text.to_owned(),
-        }])),
-        None if done => Ok(Event::Done),
-        None => Ok(Event::Chunks(Vec::new())),
-    }
+    http::single_text_event(line, backend, "line", field, "done", text)
 }
 
 #[cfg(test)]
@@ -352,6 +322,7 @@ mod tests {
     use tandem_core::{BackendKind, CompletionMode, Snippet, SnippetSource};
 
     use super::*;
+    use crate::Chunk;
 
     fn request() -> CompletionRequest {
         CompletionRequest {
