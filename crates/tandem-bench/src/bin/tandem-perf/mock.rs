@@ -123,54 +123,32 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
             break;
         }
         let start = Instant::now();
-        let request_line = line.trim_end().to_owned();
-        if request_line.is_empty() {
-            continue;
-        }
-        let mut content_length = 0usize;
-        let mut chunked = false;
-        let mut close = false;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
+        let Some(head) = read_head(&line, &mut reader)? else {
+            if line.trim_end().is_empty() {
+                continue;
             }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.parse().unwrap_or(0);
-                } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = value.eq_ignore_ascii_case("chunked");
-                } else if name.eq_ignore_ascii_case("connection") {
-                    close = value.eq_ignore_ascii_case("close");
-                }
-            }
-        }
+            return Ok(());
+        };
+        let RequestHead {
+            request_line,
+            content_length,
+            chunked,
+            close,
+        } = head;
         let body = if chunked {
             read_chunked(&mut reader)?
         } else {
             read_exact(&mut reader, content_length)?
         };
-        let (status, content_type, payload) =
-            if request_line.starts_with("POST ") && request_line.contains("/completions") {
-                ("200 OK", "text/event-stream", sse.as_str())
-            } else if request_line.starts_with("GET ") && request_line.contains("/models") {
-                (
-                    "200 OK",
-                    "application/json",
-                    r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#,
-                )
-            } else {
-                ("404 Not Found", "text/plain", "not found")
-            };
-        let response = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncache-control: no-cache\r\ncontent-length: {}\r\n\r\n{payload}",
-            payload.len()
-        );
+        let response = if request_line.starts_with("POST ") && request_line.contains("/completions")
+        {
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ncontent-length: {}\r\n\r\n{sse}",
+                sse.len()
+            )
+        } else {
+            other_response(&request_line)
+        };
         writer.write_all(response.as_bytes())?;
         writer.flush()?;
         let end = Instant::now();
@@ -183,6 +161,68 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
     }
     let _ = writer.shutdown(Shutdown::Both);
     Ok(())
+}
+
+/// An HTTP/1.1 request's line and the headers the mocks act on.
+pub struct RequestHead {
+    pub request_line: String,
+    pub content_length: usize,
+    pub chunked: bool,
+    pub close: bool,
+}
+
+/// Reads the headers of the request whose first line is `first`; `None` if `first` is blank
+/// (a stray line between requests) or the peer closed mid-head.
+pub fn read_head(first: &str, reader: &mut impl BufRead) -> std::io::Result<Option<RequestHead>> {
+    let request_line = first.trim_end().to_owned();
+    if request_line.is_empty() {
+        return Ok(None);
+    }
+    let mut head = RequestHead {
+        request_line,
+        content_length: 0,
+        chunked: false,
+        close: false,
+    };
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            return Ok(Some(head));
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                head.content_length = value.parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                head.chunked = value.eq_ignore_ascii_case("chunked");
+            } else if name.eq_ignore_ascii_case("connection") {
+                head.close = value.eq_ignore_ascii_case("close");
+            }
+        }
+    }
+}
+
+/// The answer to a request that is not a completion: the model list, or 404.
+pub fn other_response(request_line: &str) -> String {
+    let (status, content_type, payload) =
+        if request_line.starts_with("GET ") && request_line.contains("/models") {
+            (
+                "200 OK",
+                "application/json",
+                r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#,
+            )
+        } else {
+            ("404 Not Found", "text/plain", "not found")
+        };
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncache-control: no-cache\r\ncontent-length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
 }
 
 fn read_exact(reader: &mut impl Read, len: usize) -> std::io::Result<Vec<u8>> {

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::mock::{RequestHead, other_response, read_head};
+
 /// How often the watcher wakes to see whether the stream is over.
 const WATCH_TICK: Duration = Duration::from_millis(5);
 
@@ -184,30 +186,18 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
             break;
         }
         let start = Instant::now();
-        let request_line = line.trim_end().to_owned();
-        if request_line.is_empty() {
-            continue;
-        }
-        let mut content_length = 0usize;
-        let mut close = false;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
+        let Some(head) = read_head(&line, &mut reader)? else {
+            if line.trim_end().is_empty() {
+                continue;
             }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.parse().unwrap_or(0);
-                } else if name.eq_ignore_ascii_case("connection") {
-                    close = value.eq_ignore_ascii_case("close");
-                }
-            }
-        }
+            return Ok(());
+        };
+        let RequestHead {
+            request_line,
+            content_length,
+            close,
+            ..
+        } = head;
         // reqwest sends a `.json()` body with a length, never chunked.
         let mut body = vec![0u8; content_length];
         reader.read_exact(&mut body)?;
@@ -229,20 +219,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
                 break;
             }
         } else {
-            let (status, content_type, payload) =
-                if request_line.starts_with("GET ") && request_line.contains("/models") {
-                    (
-                        "200 OK",
-                        "application/json",
-                        r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#,
-                    )
-                } else {
-                    ("404 Not Found", "text/plain", "not found")
-                };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{payload}",
-                payload.len()
-            );
+            let response = other_response(&request_line);
             writer.write_all(response.as_bytes())?;
             if close {
                 break;
