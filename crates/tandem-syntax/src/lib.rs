@@ -171,7 +171,7 @@ thread_local! {
 }
 
 /// Parses `text` from scratch with this thread's parser for `language`.
-pub(crate) fn parse(language: Language, text: &[u8]) -> Option<Tree> {
+pub fn parse(language: Language, text: &[u8]) -> Option<Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let index = match parsers.iter().position(|(l, _)| *l == language) {

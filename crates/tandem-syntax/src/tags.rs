@@ -375,7 +375,11 @@ fn build(
     if name.is_empty() {
         return None;
     }
-    let (container, in_type) = match scope {
+    let receiver = match (language, node.kind()) {
+        (Language::Go, "method_declaration") => receiver_type(node).map(|r| node_text(r, source)),
+        _ => None,
+    };
+    let (container, in_type) = match scope.or(receiver) {
         Some(scope) => (Some(scope), true),
         None => container(language, node, source),
     };
@@ -393,9 +397,20 @@ fn build(
         signature: signature_text(source, head.start_byte(), end),
         byte_range: item.start_byte()..item.end_byte(),
         start_line: u32::try_from(head.start_position().row).unwrap_or(u32::MAX),
-        end_line: u32::try_from(item.end_position().row).unwrap_or(u32::MAX),
+        end_line: u32::try_from(end_row(item)).unwrap_or(u32::MAX),
         container,
     })
+}
+
+/// The last line of `node`: the one before its end when it ends with a line break (C
+/// preprocessor definitions do).
+fn end_row(node: Node<'_>) -> usize {
+    let end = node.end_position();
+    if end.column == 0 && end.row > node.start_position().row {
+        end.row - 1
+    } else {
+        end.row
+    }
 }
 
 /// The node a definition spans: its `export` statement, its `template <...>` declaration, its
@@ -639,4 +654,42 @@ fn receiver_type(method: Node<'_>) -> Option<Node<'_>> {
         }
     }
     Some(ty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_query_compiles() {
+        for language in Language::ALL {
+            if let Err(e) = Query::new(&language.grammar(), &query_source(language)) {
+                panic!("{}: {e}", language.name());
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_serialize_as_their_names() {
+        for kind in [DefKind::TypeAlias, DefKind::Function, DefKind::Macro] {
+            let json = format!("\"{}\"", kind.as_str());
+            assert_eq!(serde_json::to_string(&kind).ok(), Some(json));
+        }
+    }
+
+    #[test]
+    fn signatures_are_capped() {
+        let long = "x".repeat(1000);
+        assert_eq!(signature_text(long.as_bytes(), 0, 1000).len(), 400);
+        let many = "a\n".repeat(20);
+        assert_eq!(
+            signature_text(many.as_bytes(), 0, many.len())
+                .lines()
+                .count(),
+            8
+        );
+        let wide = "é".repeat(300);
+        assert!(signature_text(wide.as_bytes(), 0, wide.len()).len() <= 400);
+        assert_eq!(signature_text(b"abc", 2, 10), "");
+    }
 }
