@@ -191,7 +191,10 @@ fn collect(
         cursor.set_byte_range(range);
     }
     let mut found = Vec::new();
-    let mut matches = cursor.matches(query, root, source);
+    // Predicates (`#match?`) read node text through this, which stays in bounds even when
+    // `source` is not the tree's text.
+    let text = |node: Node<'_>| std::iter::once(source.get(node.byte_range()).unwrap_or_default());
+    let mut matches = cursor.matches(query, root, text);
     while let Some(m) = matches.next() {
         let mut item = None;
         let mut name = None;
