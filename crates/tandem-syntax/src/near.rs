@@ -221,6 +221,8 @@ fn is_binding(node: Node<'_>) -> bool {
                 | "pointer_declarator"
                 | "reference_declarator"
                 | "array_declarator"
+                | "tuple_struct_pattern"
+                | "as_pattern"
         );
         if !wrapper {
             break;
@@ -276,7 +278,12 @@ fn is_binding(node: Node<'_>) -> bool {
             | "enhanced_for_statement",
             Some("name"),
         ) => true,
-        ("let_declaration" | "parameter" | "for_expression", Some("pattern")) => true,
+        ("let_declaration" | "let_condition" | "parameter" | "for_expression", Some("pattern")) => {
+            true
+        }
+        ("match_pattern" | "closure_parameters", _) => true,
+        ("for_in_clause", Some("left")) => true,
+        ("for_range_loop", Some("declarator")) => true,
         ("required_parameter" | "optional_parameter", Some("pattern")) => true,
         ("arrow_function", Some("parameter")) => true,
         ("short_var_declaration" | "range_clause" | "for_in_statement", Some("left")) => true,

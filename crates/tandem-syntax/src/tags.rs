@@ -393,7 +393,7 @@ fn build(
     };
     let item = widen(language, node);
     let head = head_start(item);
-    let end = signature_end(language, item, kind).max(head.start_byte());
+    let end = signature_end(language, node, item, kind).max(head.start_byte());
     Some(Definition {
         name,
         kind,
@@ -417,14 +417,15 @@ fn end_row(node: Node<'_>) -> usize {
 }
 
 /// The node a definition spans: its `export` statement, its `template <...>` declaration, its
-/// Go `type`/`const` declaration when that declares only it.
+/// Python decorators, its Go `type`/`const` declaration when that declares only it.
 fn widen<'t>(language: Language, node: Node<'t>) -> Node<'t> {
     let Some(parent) = node.parent() else {
         return node;
     };
     match (language, parent.kind()) {
         (Language::JavaScript | Language::TypeScript | Language::Tsx, "export_statement")
-        | (Language::Cpp, "template_declaration") => parent,
+        | (Language::Cpp, "template_declaration")
+        | (Language::Python, "decorated_definition") => parent,
         (Language::Go, "type_declaration" | "const_declaration") => {
             if parent.named_child_count() == 1 {
                 parent
@@ -472,13 +473,13 @@ fn head_start(item: Node<'_>) -> Node<'_> {
     item
 }
 
-/// Where the signature ends: before the body.
-fn signature_end(language: Language, item: Node<'_>, kind: DefKind) -> usize {
+/// Where the signature of `node` (spanning `item`) ends: before the body.
+fn signature_end(language: Language, node: Node<'_>, item: Node<'_>, kind: DefKind) -> usize {
     if matches!(kind, DefKind::Constant | DefKind::TypeAlias) {
         return item.end_byte();
     }
     if language == Language::Python {
-        return item
+        return node
             .child_by_field_name("body")
             .map_or(item.end_byte(), |body| body.start_byte());
     }
