@@ -7,6 +7,7 @@
 pub mod config;
 pub mod context;
 pub mod document;
+pub mod fusion;
 pub mod postprocess;
 pub mod prompt;
 pub mod request;
@@ -15,7 +16,7 @@ pub mod tokens;
 
 pub use config::{BackendConfig, BackendKind, Config};
 pub use context::CursorWindow;
-pub use document::{Document, LineCol, PositionEncoding, Snapshot, TextChange};
+pub use document::{Document, Edit, LineCol, PositionEncoding, Snapshot, TextChange};
 pub use postprocess::{Flow, PostProcessor};
 pub use prompt::FimTemplate;
 pub use request::{CompletionMode, CompletionRequest, Snippet, SnippetSource};

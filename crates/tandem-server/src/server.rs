@@ -66,6 +66,9 @@ impl LanguageServer for Server {
 
     async fn initialized(&self, _: InitializedParams) {
         crate::status::publish(&self.session);
+        // Not awaited here: a client slow to answer must not hold up the messages after it.
+        let session = Arc::clone(&self.session);
+        tokio::spawn(async move { handlers::did_change_watched_files::register(&session).await });
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -107,6 +110,12 @@ impl LanguageServer for Server {
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
         guard_sync("workspace/didChangeWorkspaceFolders", || {
             handlers::did_change_workspace_folders::handle(&self.session, params);
+        });
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        guard_sync("workspace/didChangeWatchedFiles", || {
+            handlers::did_change_watched_files::handle(&self.session, params);
         });
     }
 

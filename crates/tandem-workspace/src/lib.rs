@@ -214,6 +214,39 @@ impl Workspace {
         }
     }
 
+    /// Re-reads `path` (a file the client says changed, was created or deleted), under the
+    /// nearest root that contains it: a `Changed` event with its text if the workspace rules
+    /// allow reading it and it looks like source code, else `Removed`. Paths outside every
+    /// root are ignored.
+    pub fn refresh(&self, path: &Path) {
+        let root = match self.wanted.lock() {
+            Ok(wanted) => wanted
+                .iter()
+                .filter(|r| path.starts_with(r))
+                .max_by_key(|r| r.components().count())
+                .cloned(),
+            Err(_) => None,
+        };
+        let Some(root) = root else { return };
+        let root: Arc<Path> = Arc::from(root.as_path());
+        let text = if path.is_file() && is_allowed(&root, path) {
+            read_source(path, &self.limits)
+        } else {
+            None
+        };
+        let _ = self.tx.send(match text {
+            Some(text) => FileEvent::Changed {
+                root,
+                path: path.to_path_buf(),
+                text: text.into(),
+            },
+            None => FileEvent::Removed {
+                root,
+                path: path.to_path_buf(),
+            },
+        });
+    }
+
     fn scan_and_watch(self: Arc<Self>, root: PathBuf) {
         let started = std::time::Instant::now();
         let tx = self.tx.clone();
