@@ -281,7 +281,7 @@ fn is_binding(node: Node<'_>) -> bool {
         ("let_declaration" | "let_condition" | "parameter" | "for_expression", Some("pattern")) => {
             true
         }
-        ("match_pattern" | "closure_parameters", _) => true,
+        ("match_pattern", _) => true,
         ("for_in_clause", Some("left")) => true,
         ("for_range_loop", Some("declarator")) => true,
         ("required_parameter" | "optional_parameter", Some("pattern")) => true,
