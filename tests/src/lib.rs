@@ -778,7 +778,9 @@ impl Transcript {
 /// reachable, and the model servers are on it).
 pub fn isolate(cmd: &mut Command, home: &Path) {
     cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"));
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("TANDEM_CACHE_DIR");
     for var in [
         "HTTP_PROXY",
         "HTTPS_PROXY",

@@ -130,24 +130,29 @@ impl FileSymbols {
 }
 
 /// The first lines of a definition: at most [`MAX_TEXT_LINES`] lines after the signature's
-/// first line, at most [`MAX_TEXT_BYTES`] bytes, never less than the signature.
+/// first line, at most [`MAX_TEXT_BYTES`] bytes, dedented by the first line's indentation, and
+/// never less than the signature.
 fn definition_head(lines: &[&str], start: u32, end: u32, signature: &str) -> String {
     let start = start as usize;
     let end = (end as usize)
         .min(start + MAX_TEXT_LINES)
         .min(lines.len().saturating_sub(1));
+    let first = lines.get(start).copied().unwrap_or_default();
+    let indent = &first[..first.len() - first.trim_start().len()];
     let mut out = String::new();
     for line in lines.get(start..=end).unwrap_or_default() {
+        let line = line.strip_prefix(indent).unwrap_or(line).trim_end();
         if !out.is_empty() && out.len() + line.len() + 1 > MAX_TEXT_BYTES {
             break;
         }
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(line.trim_end());
+        out.push_str(line);
     }
     // The head must hold the whole signature (a long one can outgrow the byte cap).
-    if out.len() < signature.len() || !out.starts_with(signature.lines().next().unwrap_or("")) {
+    let signature_start = signature.lines().next().unwrap_or_default().trim();
+    if out.len() < signature.len() || !out.starts_with(signature_start) {
         return signature.to_owned();
     }
     out
@@ -382,7 +387,7 @@ impl SymbolIndex {
             if r.files.get(key).is_some_and(|f| f.hash == hash) {
                 return Some(Upserted::Unchanged);
             }
-            if !r.cached.get(key).is_some_and(|f| f.hash == hash) {
+            if r.cached.get(key).is_none_or(|f| f.hash != hash) {
                 return None;
             }
         }

@@ -35,18 +35,27 @@ pub enum ProgressEvent {
 #[derive(Debug, Clone)]
 pub struct ProgressSender {
     tx: Option<mpsc::UnboundedSender<ProgressEvent>>,
+    /// Opens the gate: the client accepts requests only once it has sent `initialized`.
+    initialized: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl ProgressSender {
     /// A sender that drops everything (the client does not support progress).
     pub fn disabled() -> Self {
-        Self { tx: None }
+        Self {
+            tx: None,
+            initialized: None,
+        }
     }
 
     /// Starts the sending task on the current runtime.
     pub fn start(client: Client) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<ProgressEvent>();
+        let initialized = std::sync::Arc::new(tokio::sync::Notify::new());
+        let gate = initialized.clone();
         tokio::spawn(async move {
+            // Events queued meanwhile wait (a folder is opened during `initialize`).
+            gate.notified().await;
             // Tokens the client refused: nothing more is sent for them.
             let mut refused = std::collections::HashSet::new();
             while let Some(event) = rx.recv().await {
@@ -91,7 +100,17 @@ impl ProgressSender {
                     .await;
             }
         });
-        Self { tx: Some(tx) }
+        Self {
+            tx: Some(tx),
+            initialized: Some(initialized),
+        }
+    }
+
+    /// The client sent `initialized`: progress may flow.
+    pub fn client_initialized(&self) {
+        if let Some(gate) = &self.initialized {
+            gate.notify_one();
+        }
     }
 
     pub fn send(&self, event: ProgressEvent) {

@@ -66,6 +66,7 @@ impl LanguageServer for Server {
 
     async fn initialized(&self, _: InitializedParams) {
         crate::status::publish(&self.session);
+        self.session.progress().client_initialized();
         // Not awaited here: a client slow to answer must not hold up the messages after it.
         let session = Arc::clone(&self.session);
         tokio::spawn(async move { handlers::did_change_watched_files::register(&session).await });
@@ -74,6 +75,16 @@ impl LanguageServer for Server {
     async fn shutdown(&self) -> Result<()> {
         tracing::info!("shutdown");
         self.shut_down.store(true, Ordering::SeqCst);
+        // What changed since the folders were scanned goes to the symbol cache.
+        let session = Arc::clone(&self.session);
+        let saved = tokio::task::spawn_blocking(move || {
+            for root in session.roots() {
+                session.engine.symbols().save(&root);
+            }
+        });
+        if let Err(e) = saved.await {
+            tracing::warn!("cannot save the symbol cache: {e}");
+        }
         Ok(())
     }
 
