@@ -66,51 +66,7 @@ impl SymbolIndex {
             if chosen.len() >= query.max_snippets * 2 || Instant::now() >= query.deadline {
                 break;
             }
-            let found = self.lookup(query.root, ident);
-            if found.is_empty() {
-                continue;
-            }
-            let elsewhere = found
-                .iter()
-                .filter(|(p, _)| &**p != query.path && import_match(p, query.imports, ident) == 0)
-                .count();
-            let proximity = 1.0 / (1.0 + 0.08 * rank as f32);
-            let mut scored: Vec<Scored> = found
-                .into_iter()
-                .filter_map(|(path, symbol)| {
-                    let place = if &*path == query.path {
-                        if symbol.start_line <= query.visible.1
-                            && symbol.end_line >= query.visible.0
-                        {
-                            return None; // already in the prompt
-                        }
-                        0.9
-                    } else {
-                        match import_match(&path, query.imports, ident) {
-                            2 => 1.0,
-                            1 => 0.85,
-                            _ if parent(&path) == parent(query.path) => {
-                                0.75 / (1.0 + (elsewhere.max(1) as f32).ln())
-                            }
-                            _ => {
-                                let shared = shared_dirs(&path, query.path) as f32;
-                                (0.5 + 0.05 * shared).min(0.7)
-                                    / (1.0 + (elsewhere.max(1) as f32).ln())
-                            }
-                        }
-                    };
-                    let kind = if symbol.kind == DefKind::Module {
-                        0.5
-                    } else {
-                        1.0
-                    };
-                    Some(Scored {
-                        path,
-                        symbol,
-                        score: place * proximity * kind,
-                    })
-                })
-                .collect();
+            let mut scored = self.score_name(query, ident, rank);
             scored.sort_by(|a, b| {
                 b.score
                     .total_cmp(&a.score)
@@ -136,6 +92,78 @@ impl SymbolIndex {
         chosen
             .into_iter()
             .map(|s| self.snippet(query.root, s))
+            .collect()
+    }
+
+    /// The definitions named `ident` with their scores (see the module documentation), scored
+    /// in place under the index's read lock; only the best [`PER_IDENTIFIER`] are cloned.
+    fn score_name(&self, query: &DefinitionQuery<'_>, ident: &str, rank: usize) -> Vec<Scored> {
+        let Ok(roots) = self.roots.read() else {
+            return Vec::new();
+        };
+        let Some(r) = roots.get(query.root) else {
+            return Vec::new();
+        };
+        let Some(paths) = r.by_name.get(ident) else {
+            return Vec::new();
+        };
+        // Each file's place is computed once; the ambiguity counts files elsewhere.
+        let places: Vec<(&Arc<str>, u8)> = paths
+            .iter()
+            .map(|p| {
+                let m = if &**p == query.path {
+                    3
+                } else {
+                    import_match(p, query.imports, ident)
+                };
+                (p, m)
+            })
+            .collect();
+        let elsewhere = places.iter().filter(|(_, m)| *m == 0).count().max(1) as f32;
+        let ambiguity = 1.0 + elsewhere.ln();
+        let proximity = 1.0 / (1.0 + 0.08 * rank as f32);
+        let mut best: Vec<(f32, &Arc<str>, &Symbol)> = Vec::new();
+        for (path, m) in places {
+            let place = match m {
+                3 => 0.9,
+                2 => 1.0,
+                1 => 0.85,
+                _ if parent(path) == parent(query.path) => 0.75 / ambiguity,
+                _ => {
+                    let shared = shared_dirs(path, query.path) as f32;
+                    (0.5 + 0.05 * shared).min(0.7) / ambiguity
+                }
+            };
+            let Some(file) = r.files.get(path) else {
+                continue;
+            };
+            for symbol in file.symbols.iter().filter(|s| s.name == ident) {
+                if m == 3
+                    && symbol.start_line <= query.visible.1
+                    && symbol.end_line >= query.visible.0
+                {
+                    continue; // already in the prompt
+                }
+                let kind = if symbol.kind == DefKind::Module {
+                    0.5
+                } else {
+                    1.0
+                };
+                best.push((place * proximity * kind, path, symbol));
+            }
+        }
+        best.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.cmp(b.1))
+                .then_with(|| a.2.start_line.cmp(&b.2.start_line))
+        });
+        best.into_iter()
+            .take(PER_IDENTIFIER)
+            .map(|(score, path, symbol)| Scored {
+                path: path.clone(),
+                symbol: symbol.clone(),
+                score,
+            })
             .collect()
     }
 
