@@ -35,6 +35,8 @@ pub struct Session {
     status_tx: tokio::sync::mpsc::UnboundedSender<crate::status::Status>,
     /// Backends (by description) the user has been told are down, with the message shown.
     down: Mutex<std::collections::HashMap<String, String>>,
+    /// Code actions: the client's capabilities for them and results that can be refined.
+    pub actions: crate::handlers::code_action::ActionState,
 }
 
 /// A completion's claim on its document: a newer one for the same document cancels it.
@@ -63,6 +65,7 @@ impl Session {
             last_status: Mutex::new(None),
             status_tx,
             down: Mutex::new(std::collections::HashMap::new()),
+            actions: Default::default(),
         }
     }
 
