@@ -362,3 +362,22 @@ fn tests_for_python_go_in_a_new_file_through_create_file() {
         "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
     );
 }
+
+#[test]
+fn a_slow_model_blocks_nothing_and_cancelling_drops_its_connection() {
+    let model = ModelServer::start(Behavior::Hang);
+    let dir = TempDir::new("actions-cancel");
+    let uri = dir.uri("src/calc.rs");
+    let server = start(options(&model, json!({})), &dir, true);
+    server.open(&uri, "rust", RUST);
+    let document = find(&list(&server, &uri, range(3, 4, 3, 4), json!([])), "Tandem: Document");
+    let pending = server.request_async("codeAction/resolve", document);
+    model.wait_requests(1);
+    // Completions (the embedded backend) and new listings are answered meanwhile.
+    server.inline(&uri, json!({ "line": 4, "character": 9 }), 1);
+    assert!(!list(&server, &uri, range(7, 4, 7, 4), json!([])).is_empty());
+    assert!(!server.is_answered(pending));
+    server.cancel(pending);
+    model.wait_closed(0);
+    server.wait_notification("$/progress", |p| p["value"]["kind"] == "end");
+}

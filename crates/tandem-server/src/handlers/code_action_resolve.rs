@@ -344,8 +344,19 @@ pub async fn begin_progress(session: &Session, title: &str) -> ActionProgress {
     }
 }
 
-pub async fn end_progress(progress: ActionProgress) {
-    if let Some(p) = progress.ongoing {
+pub async fn end_progress(mut progress: ActionProgress) {
+    if let Some(p) = progress.ongoing.take() {
         p.finish().await;
+    }
+}
+
+impl Drop for ActionProgress {
+    /// A cancelled action (its future dropped mid-chat) still ends its progress.
+    fn drop(&mut self) {
+        if let Some(p) = self.ongoing.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(p.finish());
+        }
     }
 }
