@@ -1,24 +1,75 @@
-//! Languages and their tree-sitter grammars.
+//! The syntax layer of the context engine: languages, tree-sitter grammars and what the
+//! engine reads from a syntax tree.
 //!
-//! A minimal start: language identification from the LSP `languageId` or the file extension,
-//! and a syntax check that post-processing uses to reject completions that break the parse.
-//! The context engine grows this crate (tags queries, incremental parsing).
+//! - [`Language`]: the bundled grammars, found from an LSP `languageId` or a file extension.
+//! - [`error_count`] / [`breaks_parse`]: the syntax check post-processing uses to drop
+//!   completions that add errors to the code around the cursor.
+//! - [`definitions`] / [`definitions_in`]: the functions, types, constants, modules and macros a
+//!   file defines, with their signatures and containers, from our own tags queries
+//!   (`src/queries/<language>.scm`).
+//! - [`imports`] / [`imports_in`]: the modules a file imports, as written.
+//! - [`ParsedDocument`]: a document's tree kept current edit by edit from a `ropey::Rope`,
+//!   re-parsed incrementally within a time budget.
+//! - [`identifiers_near`] / [`enclosing_definition`]: what the code at a cursor refers to, for
+//!   retrieval.
+//!
+//! Nothing here fails on user input: broken code gives a tree with error nodes and fewer
+//! definitions, never a panic or an `Err`.
 
-use tree_sitter::Parser;
+mod document;
+mod imports;
+mod near;
+mod tags;
+
+pub use document::ParsedDocument;
+pub use imports::{Import, imports, imports_in};
+pub use near::identifiers_near;
+pub use tags::{DefKind, Definition, definitions, definitions_in, enclosing_definition};
+
+use tree_sitter::{Parser, Tree};
 
 /// A language with a bundled grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Language {
     Rust,
     Python,
+    /// JavaScript, JSX included (the grammar parses both).
+    JavaScript,
+    TypeScript,
+    /// TypeScript with JSX.
+    Tsx,
+    Go,
+    Java,
+    C,
+    Cpp,
 }
 
 impl Language {
+    /// Every bundled language.
+    pub const ALL: [Language; 9] = [
+        Language::Rust,
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::Go,
+        Language::Java,
+        Language::C,
+        Language::Cpp,
+    ];
+
     /// From an LSP `languageId`.
     pub fn from_language_id(id: &str) -> Option<Language> {
         match id {
             "rust" => Some(Language::Rust),
             "python" => Some(Language::Python),
+            "javascript" | "javascriptreact" => Some(Language::JavaScript),
+            "typescript" => Some(Language::TypeScript),
+            "typescriptreact" => Some(Language::Tsx),
+            "go" => Some(Language::Go),
+            "java" => Some(Language::Java),
+            "c" => Some(Language::C),
+            "cpp" => Some(Language::Cpp),
             _ => None,
         }
     }
@@ -29,15 +80,56 @@ impl Language {
         match ext {
             "rs" => Some(Language::Rust),
             "py" | "pyi" => Some(Language::Python),
+            "js" | "mjs" | "cjs" | "jsx" => Some(Language::JavaScript),
+            "ts" | "mts" | "cts" => Some(Language::TypeScript),
+            "tsx" => Some(Language::Tsx),
+            "go" => Some(Language::Go),
+            "java" => Some(Language::Java),
+            "c" | "h" => Some(Language::C),
+            "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" => Some(Language::Cpp),
             _ => None,
         }
     }
 
-    fn grammar(self) -> tree_sitter::Language {
+    /// The human name: "Rust", "C++", "TSX".
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "Rust",
+            Language::Python => "Python",
+            Language::JavaScript => "JavaScript",
+            Language::TypeScript => "TypeScript",
+            Language::Tsx => "TSX",
+            Language::Go => "Go",
+            Language::Java => "Java",
+            Language::C => "C",
+            Language::Cpp => "C++",
+        }
+    }
+
+    /// What starts a line comment.
+    pub fn comment_prefix(self) -> &'static str {
+        match self {
+            Language::Python => "#",
+            _ => "//",
+        }
+    }
+
+    pub(crate) fn grammar(self) -> tree_sitter::Language {
         match self {
             Language::Rust => tree_sitter_rust::LANGUAGE.into(),
             Language::Python => tree_sitter_python::LANGUAGE.into(),
+            Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Language::Go => tree_sitter_go::LANGUAGE.into(),
+            Language::Java => tree_sitter_java::LANGUAGE.into(),
+            Language::C => tree_sitter_c::LANGUAGE.into(),
+            Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
         }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -54,7 +146,7 @@ pub fn language_id_for_path(path: &str) -> &'static str {
         "go" => "go",
         "java" => "java",
         "c" | "h" => "c",
-        "cc" | "cpp" | "cxx" | "hpp" | "hh" => "cpp",
+        "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" => "cpp",
         "cs" => "csharp",
         "rb" => "ruby",
         "php" => "php",
@@ -78,9 +170,9 @@ thread_local! {
     static PARSERS: std::cell::RefCell<Vec<(Language, Parser)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// How many syntax errors (error and missing nodes) `text` has; `None` if it could not be parsed.
-pub fn error_count(language: Language, text: &str) -> Option<usize> {
-    let tree = PARSERS.with(|parsers| {
+/// Parses `text` from scratch with this thread's parser for `language`.
+pub fn parse(language: Language, text: &[u8]) -> Option<Tree> {
+    PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let index = match parsers.iter().position(|(l, _)| *l == language) {
             Some(i) => i,
@@ -91,8 +183,13 @@ pub fn error_count(language: Language, text: &str) -> Option<usize> {
                 parsers.len() - 1
             }
         };
-        parsers[index].1.parse(text, None)
-    })?;
+        parsers.get_mut(index)?.1.parse(text, None)
+    })
+}
+
+/// How many syntax errors (error and missing nodes) `text` has; `None` if it could not be parsed.
+pub fn error_count(language: Language, text: &str) -> Option<usize> {
+    let tree = parse(language, text.as_bytes())?;
     let mut count = 0;
     let mut cursor = tree.walk();
     let mut visited_children = false;
@@ -135,6 +232,19 @@ pub fn breaks_parse(language: Language, before: &str, completion: &str, after: &
     with > baseline
 }
 
+/// The text of `node`, lossily decoded; empty if its range is outside `source`.
+pub(crate) fn node_text(node: tree_sitter::Node<'_>, source: &[u8]) -> String {
+    text_in(source, node.start_byte(), node.end_byte())
+}
+
+/// `source[start..end]`, lossily decoded; empty if the range is outside `source`.
+pub(crate) fn text_in(source: &[u8], start: usize, end: usize) -> String {
+    source
+        .get(start..end)
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +255,42 @@ mod tests {
         assert_eq!(Language::from_language_id("python"), Some(Language::Python));
         assert_eq!(Language::from_path("Makefile"), None);
         assert_eq!(language_id_for_path("a/b.tsx"), "typescriptreact");
+        assert_eq!(Language::from_path("a/b.tsx"), Some(Language::Tsx));
+        assert_eq!(Language::from_path("a/b.hxx"), Some(Language::Cpp));
+        assert_eq!(Language::from_path("a/b.h"), Some(Language::C));
+        assert_eq!(Language::from_path("a/b.mjs"), Some(Language::JavaScript));
+        assert_eq!(Language::from_path("a/b.cts"), Some(Language::TypeScript));
+        assert_eq!(
+            Language::from_language_id("javascriptreact"),
+            Some(Language::JavaScript)
+        );
+        assert_eq!(
+            Language::from_language_id("typescriptreact"),
+            Some(Language::Tsx)
+        );
+        assert_eq!(Language::from_language_id("c++"), None);
+        // Every language a path maps to agrees with its LSP id.
+        for path in [
+            "a.rs", "a.py", "a.pyi", "a.js", "a.mjs", "a.cjs", "a.jsx", "a.ts", "a.mts", "a.cts",
+            "a.tsx", "a.go", "a.java", "a.c", "a.h", "a.cc", "a.cpp", "a.cxx", "a.hpp", "a.hh",
+            "a.hxx",
+        ] {
+            assert_eq!(
+                Language::from_path(path),
+                Language::from_language_id(language_id_for_path(path)),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_grammar_loads() {
+        for language in Language::ALL {
+            assert_eq!(error_count(language, ""), Some(0), "{}", language.name());
+            assert_eq!(Language::ALL[language.index()], language);
+        }
+        assert_eq!(Language::Python.comment_prefix(), "#");
+        assert_eq!(Language::Go.comment_prefix(), "//");
     }
 
     #[test]
@@ -154,6 +300,23 @@ mod tests {
             Some(0)
         );
         assert!(error_count(Language::Rust, "fn main() { let x = ; }").unwrap_or(0) > 0);
+        let broken = [
+            (Language::Python, "def f(:\n"),
+            (Language::JavaScript, "function f( {"),
+            (Language::TypeScript, "let x: = 1;"),
+            (Language::Tsx, "const a = <div>;"),
+            (Language::Go, "func f( {"),
+            (Language::Java, "class A { void f( }"),
+            (Language::C, "int f( {"),
+            (Language::Cpp, "class A { void f( };"),
+        ];
+        for (language, text) in broken {
+            assert!(
+                error_count(language, text).unwrap_or(0) > 0,
+                "{}",
+                language.name()
+            );
+        }
     }
 
     #[test]
@@ -169,5 +332,18 @@ mod tests {
         let before = "fn main() {\n    let y = 2;\n    ";
         assert!(breaks_parse(Language::Rust, before, "go(y)) {", "\n}\n"));
         assert!(!breaks_parse(Language::Rust, before, "go(y);", "\n}\n"));
+        let before = "function main() {\n  const y = 2;\n  ";
+        assert!(breaks_parse(
+            Language::JavaScript,
+            before,
+            "go(y)) {",
+            "\n}\n"
+        ));
+        assert!(!breaks_parse(
+            Language::JavaScript,
+            before,
+            "go(y);",
+            "\n}\n"
+        ));
     }
 }
