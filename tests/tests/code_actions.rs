@@ -83,7 +83,11 @@ fn list(server: &TestServer, uri: &str, range: Value, diagnostics: Value) -> Vec
 fn find(actions: &[Value], title_start: &str) -> Value {
     actions
         .iter()
-        .find(|a| a["title"].as_str().is_some_and(|t| t.starts_with(title_start)))
+        .find(|a| {
+            a["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(title_start))
+        })
         .cloned()
         .unwrap_or_else(|| panic!("no action titled {title_start}…: {actions:#?}"))
 }
@@ -108,11 +112,17 @@ fn apply(text: &str, edits: &[Value]) -> String {
 
 /// The single text document edit of a workspace edit: (uri, version, edits).
 fn document_edit(edit: &Value) -> (String, Value, Vec<Value>) {
-    let changes = edit["documentChanges"].as_array().cloned().unwrap_or_default();
+    let changes = edit["documentChanges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(changes.len(), 1, "one document edit: {edit:#}");
     let c = &changes[0];
     (
-        c["textDocument"]["uri"].as_str().unwrap_or_default().to_owned(),
+        c["textDocument"]["uri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         c["textDocument"]["version"].clone(),
         c["edits"].as_array().cloned().unwrap_or_default(),
     )
@@ -133,9 +143,11 @@ fn document_this_is_listed_resolved_minimal_and_parses() {
     assert_eq!(document["kind"], "source");
     assert!(document.get("edit").is_none(), "listing computes no edit");
     assert_eq!(model.request_count(), 0, "listing calls no model");
-    assert!(find(&actions, "Tandem: Refactor selection")["disabled"]["reason"]
-        .as_str()
-        .is_some_and(|r| r.contains("Select")));
+    assert!(
+        find(&actions, "Tandem: Refactor selection")["disabled"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Select"))
+    );
 
     let resolved = server.request("codeAction/resolve", document);
     let (edit_uri, version, edits) = document_edit(&resolved["edit"]);
@@ -151,13 +163,21 @@ fn document_this_is_listed_resolved_minimal_and_parses() {
     let old: Vec<&str> = RUST.lines().collect();
     let new: Vec<&str> = after.lines().filter(|l| !l.starts_with("///")).collect();
     assert_eq!(old, new);
-    assert_eq!(tandem_syntax::error_count(tandem_syntax::Language::Rust, &after), Some(0));
+    assert_eq!(
+        tandem_syntax::error_count(tandem_syntax::Language::Rust, &after),
+        Some(0)
+    );
 
     // The model saw the function and the doc convention, as a chat.
     let request = &model.requests()[0];
     assert_eq!(request.path, "/v1/chat/completions");
-    let user = request.body["messages"][1]["content"].as_str().unwrap_or_default();
-    assert!(user.contains("pub fn add(a: i32, b: i32) -> i32 {"), "{user}");
+    let user = request.body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        user.contains("pub fn add(a: i32, b: i32) -> i32 {"),
+        "{user}"
+    );
     assert!(user.contains("`///` lines"), "{user}");
 
     // Work done progress: created, begun and ended (the end may follow the response).
@@ -178,8 +198,15 @@ fn a_stale_version_is_refused_without_asking_the_model() {
     let uri = dir.uri("src/calc.rs");
     let server = start(options(&model, json!({})), &dir, true);
     server.open(&uri, "rust", RUST);
-    let document = find(&list(&server, &uri, range(3, 4, 3, 4), json!([])), "Tandem: Document");
-    server.change(&uri, 2, vec![json!({ "text": format!("// moved\n{RUST}") })]);
+    let document = find(
+        &list(&server, &uri, range(3, 4, 3, 4), json!([])),
+        "Tandem: Document",
+    );
+    server.change(
+        &uri,
+        2,
+        vec![json!({ "text": format!("// moved\n{RUST}") })],
+    );
     let response = server.request_raw("codeAction/resolve", document);
     let error = response["error"]["message"].as_str().unwrap_or_default();
     assert!(error.contains("changed"), "{response}");
@@ -198,7 +225,10 @@ fn replies_without_code_or_with_broken_syntax_give_no_edit() {
     let uri = dir.uri("src/calc.rs");
     let server = start(options(&model, json!({})), &dir, true);
     server.open(&uri, "rust", RUST);
-    let refactor = find(&list(&server, &uri, range(3, 0, 4, 0), json!([])), "Tandem: Refactor selection");
+    let refactor = find(
+        &list(&server, &uri, range(3, 0, 4, 0), json!([])),
+        "Tandem: Refactor selection",
+    );
     assert!(refactor.get("disabled").is_none(), "{refactor}");
 
     let no_code = server.request_raw("codeAction/resolve", refactor.clone());
@@ -208,7 +238,10 @@ fn replies_without_code_or_with_broken_syntax_give_no_edit() {
     let broken = server.request_raw("codeAction/resolve", refactor);
     let message = broken["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("syntax errors"), "{broken}");
-    assert!(server.stderr().contains("a + (b"), "the reply is in the log");
+    assert!(
+        server.stderr().contains("a + (b"),
+        "the reply is in the log"
+    );
     server.wait_message(&["syntax errors"]);
 }
 
@@ -228,9 +261,11 @@ fn without_a_chat_backend_actions_are_disabled_with_the_reason() {
         );
     }
     let document = find(&actions, "Tandem: Document `add`");
-    assert!(document["disabled"]["reason"]
-        .as_str()
-        .is_some_and(|r| r.contains("configure actions.backend")));
+    assert!(
+        document["disabled"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("configure actions.backend"))
+    );
 }
 
 #[test]
@@ -243,9 +278,13 @@ fn fix_is_offered_only_with_diagnostics_and_sends_them() {
     let server = start(options(&model, json!({})), &dir, true);
     server.open(&uri, "rust", RUST);
     let without = list(&server, &uri, range(3, 4, 3, 4), json!([]));
-    assert!(without.iter().all(|a| a["kind"] != "quickfix"), "{without:#?}");
+    assert!(
+        without.iter().all(|a| a["kind"] != "quickfix"),
+        "{without:#?}"
+    );
 
-    let diagnostic = json!([{ "range": range(3, 4, 3, 9), "message": "this should subtract", "severity": 1 }]);
+    let diagnostic =
+        json!([{ "range": range(3, 4, 3, 9), "message": "this should subtract", "severity": 1 }]);
     let with = list(&server, &uri, range(3, 4, 3, 4), diagnostic);
     let fix = find(&with, "Tandem: Fix: this should subtract");
     assert_eq!(fix["kind"], "quickfix");
@@ -281,12 +320,18 @@ fn user_defined_actions_fill_their_template() {
     assert!(saturate.get("disabled").is_none());
     let resolved = server.request("codeAction/resolve", saturate);
     let (_, _, edits) = document_edit(&resolved["edit"]);
-    assert_eq!(apply(RUST, &edits).lines().nth(3), Some("    a.saturating_add(b)"));
+    assert_eq!(
+        apply(RUST, &edits).lines().nth(3),
+        Some("    a.saturating_add(b)")
+    );
     let user = model.requests()[0].body["messages"][1]["content"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    assert!(user.starts_with("Make this rust in src/calc.rs saturate:     a + b"), "{user}");
+    assert!(
+        user.starts_with("Make this rust in src/calc.rs saturate:     a + b"),
+        "{user}"
+    );
 }
 
 #[test]
@@ -300,7 +345,10 @@ fn without_resolve_support_a_command_applies_the_edit() {
     let server = start(options(&model, json!({})), &dir, false);
     server.answer("workspace/applyEdit", json!({ "applied": true }));
     server.open(&uri, "rust", RUST);
-    let document = find(&list(&server, &uri, range(8, 4, 8, 4), json!([])), "Tandem: Document `twice`");
+    let document = find(
+        &list(&server, &uri, range(8, 4, 8, 4), json!([])),
+        "Tandem: Document `twice`",
+    );
     let command = document["command"].clone();
     assert_eq!(command["command"], "tandem.runAction");
     assert!(document.get("data").is_none());
@@ -314,17 +362,30 @@ fn without_resolve_support_a_command_applies_the_edit() {
     // Refine: the result is in the document as applied, so a follow-up is offered; the
     // instruction comes from a choice list.
     server.change(&uri, 2, vec![json!({ "text": after.clone() })]);
-    let refine = find(&list(&server, &uri, range(7, 0, 7, 0), json!([])), "Tandem: Refine");
+    let refine = find(
+        &list(&server, &uri, range(7, 0, 7, 0), json!([])),
+        "Tandem: Refine",
+    );
     assert_eq!(refine["command"]["command"], "tandem.refine");
-    server.answer("window/showMessageRequest", json!({ "title": "More detail" }));
+    server.answer(
+        "window/showMessageRequest",
+        json!({ "title": "More detail" }),
+    );
     server.request("workspace/executeCommand", refine["command"].clone());
     let asked = server.wait_server_request("window/showMessageRequest");
-    assert!(asked["params"]["actions"].as_array().is_some_and(|a| a.len() >= 3));
+    assert!(
+        asked["params"]["actions"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 3)
+    );
     let user = model.requests()[1].body["messages"][1]["content"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    assert!(user.contains("Your previous answer was:\n\n```rust\n/// Doubles.\n```"), "{user}");
+    assert!(
+        user.contains("Your previous answer was:\n\n```rust\n/// Doubles.\n```"),
+        "{user}"
+    );
     assert!(user.contains("Revise it: more detail."), "{user}");
     let applies: Vec<Value> = server
         .server_requests()
@@ -351,9 +412,15 @@ fn tests_for_python_go_in_a_new_file_through_create_file() {
     let uri = dir.uri("calc.py");
     let server = start(options(&model, json!({})), &dir, true);
     server.open(&uri, "python", text);
-    let tests = find(&list(&server, &uri, range(1, 4, 1, 4), json!([])), "Tandem: Generate tests for `add`");
+    let tests = find(
+        &list(&server, &uri, range(1, 4, 1, 4), json!([])),
+        "Tandem: Generate tests for `add`",
+    );
     let resolved = server.request("codeAction/resolve", tests);
-    let changes = resolved["edit"]["documentChanges"].as_array().cloned().unwrap_or_default();
+    let changes = resolved["edit"]["documentChanges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(changes.len(), 2, "{resolved:#}");
     assert_eq!(changes[0]["kind"], "create");
     assert_eq!(changes[0]["uri"], dir.uri("test_calc.py"));
@@ -370,7 +437,10 @@ fn a_slow_model_blocks_nothing_and_cancelling_drops_its_connection() {
     let uri = dir.uri("src/calc.rs");
     let server = start(options(&model, json!({})), &dir, true);
     server.open(&uri, "rust", RUST);
-    let document = find(&list(&server, &uri, range(3, 4, 3, 4), json!([])), "Tandem: Document");
+    let document = find(
+        &list(&server, &uri, range(3, 4, 3, 4), json!([])),
+        "Tandem: Document",
+    );
     let pending = server.request_async("codeAction/resolve", document);
     model.wait_requests(1);
     // Completions (the embedded backend) and new listings are answered meanwhile.

@@ -323,7 +323,10 @@ pub struct CustomAction {
 
 impl ActionsConfig {
     /// The backend that serves actions, or why there is none.
-    pub fn chat_backend<'a>(&'a self, completion: &'a BackendConfig) -> Result<&'a BackendConfig, String> {
+    pub fn chat_backend<'a>(
+        &'a self,
+        completion: &'a BackendConfig,
+    ) -> Result<&'a BackendConfig, String> {
         match &self.backend {
             Some(b) if b.kind.can_chat() => Ok(b),
             Some(b) => Err(format!(

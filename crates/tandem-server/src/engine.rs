@@ -13,7 +13,8 @@ use tandem_core::config::{LayerSource, resolve};
 use tandem_core::context::PromptBudget;
 use tandem_core::tokens::TokenCounter;
 use tandem_core::{
-    BackendConfig, CompletionRequest, Config, CursorWindow, FimTemplate, Flow, PostProcessor, Snapshot,
+    BackendConfig, CompletionRequest, Config, CursorWindow, FimTemplate, Flow, PostProcessor,
+    Snapshot,
 };
 use tandem_models::{Backend, BackendError, EmbeddedIndex, WirePreview};
 

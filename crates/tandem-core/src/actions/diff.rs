@@ -50,7 +50,12 @@ pub fn with_line_breaks(text: &str, brk: &str) -> String {
 /// The edits that turn lines `first..last` (exclusive) of `document` into `replacement`.
 /// `replacement` takes the document's line breaks, and ends with one exactly when the replaced
 /// lines did.
-pub fn replace_lines(document: &str, first: usize, last: usize, replacement: &str) -> Vec<TextEdit> {
+pub fn replace_lines(
+    document: &str,
+    first: usize,
+    last: usize,
+    replacement: &str,
+) -> Vec<TextEdit> {
     let lines = split_lines(document);
     let first = first.min(lines.len());
     let last = last.clamp(first, lines.len());
@@ -133,7 +138,10 @@ fn diff_lines(old: &[&str], new: &[&str]) -> Vec<(usize, usize, String)> {
                 old_len,
                 new_index,
                 new_len,
-            } => (old_index..old_index + old_len, new_index..new_index + new_len),
+            } => (
+                old_index..old_index + old_len,
+                new_index..new_index + new_len,
+            ),
         };
         let text: String = new[new_range].concat();
         match out.last_mut() {

@@ -117,10 +117,14 @@ pub fn offers(ctx: &ActionContext<'_>, custom: &[CustomAction]) -> Vec<Offer> {
         };
         out.push(offer(ActionKind::Document, title));
     }
-    if let Some(f) = outline::enclosing_function(&defs, ctx.selection.map_or(ctx.cursor_line, |s| s.0))
+    if let Some(f) =
+        outline::enclosing_function(&defs, ctx.selection.map_or(ctx.cursor_line, |s| s.0))
         && test_location(ctx.language, ctx.path).is_some()
     {
-        out.push(offer(ActionKind::Tests, format!("Generate tests for `{}`", f.name)));
+        out.push(offer(
+            ActionKind::Tests,
+            format!("Generate tests for `{}`", f.name),
+        ));
     }
     if let Some(first) = ctx.diagnostics.first() {
         let mut message: String = first.message.lines().next().unwrap_or_default().to_owned();
@@ -187,9 +191,13 @@ pub fn test_location(language: &str, path: &str) -> Option<TestLocation> {
         ]),
         Family::Go => TestLocation::Files(vec![format!("{dir}{stem}_test.go")]),
         Family::Java => {
-            let mirrored = path
-                .contains("src/main/java/")
-                .then(|| format!("{}Test.java", path.replacen("src/main/java/", "src/test/java/", 1).trim_end_matches(".java")));
+            let mirrored = path.contains("src/main/java/").then(|| {
+                format!(
+                    "{}Test.java",
+                    path.replacen("src/main/java/", "src/test/java/", 1)
+                        .trim_end_matches(".java")
+                )
+            });
             TestLocation::Files(
                 mirrored
                     .into_iter()
@@ -216,9 +224,16 @@ pub enum Target {
     /// The reply is a doc comment for this definition (replacing its existing one).
     Doc { def: Definition },
     /// Rust tests in the document: inserted before line `line` at `indent`.
-    TestsInFile { line: usize, indent: String, new_module: bool },
+    TestsInFile {
+        line: usize,
+        indent: String,
+        new_module: bool,
+    },
     /// Tests in another file: created, or appended to (Java: before the class's last brace).
-    TestsFile { path: String, existing: Option<String> },
+    TestsFile {
+        path: String,
+        existing: Option<String>,
+    },
     /// The reply is prose, made a comment block above line `line` (replacing `replace`, lines
     /// `first..last`, when refining an earlier explanation).
     Explain {
@@ -320,7 +335,10 @@ pub fn plan(
             };
             let code = slice(&lines, f.start_line, f.end_line);
             let Some(location) = test_location(ctx.language, ctx.path) else {
-                return err(format!("Tandem does not know where {} tests go", ctx.language));
+                return err(format!(
+                    "Tandem does not know where {} tests go",
+                    ctx.language
+                ));
             };
             match location {
                 TestLocation::SameFile => {
@@ -349,7 +367,10 @@ pub fn plan(
                             },
                         ),
                     };
-                    (make(&code, "", &|p| prompt::tests(p, &f.name, shape)), target)
+                    (
+                        make(&code, "", &|p| prompt::tests(p, &f.name, shape)),
+                        target,
+                    )
                 }
                 TestLocation::Files(candidates) => {
                     let existing = candidates
@@ -360,7 +381,9 @@ pub fn plan(
                         None => {
                             let path = candidates
                                 .iter()
-                                .find(|c| files.dir_exists(c.rsplit_once('/').map_or("", |(d, _)| d)))
+                                .find(|c| {
+                                    files.dir_exists(c.rsplit_once('/').map_or("", |(d, _)| d))
+                                })
                                 .or(candidates.last())
                                 .cloned()
                                 .unwrap_or_default();
@@ -395,7 +418,13 @@ pub fn plan(
             let around = surroundings(&lines, first, last, 10);
             let notes = diagnostics_text(ctx.diagnostics);
             let prompt = make(&code, &around, &|p| prompt::fix(p, &notes));
-            (prompt, Target::Replace { first, last: last + 1 })
+            (
+                prompt,
+                Target::Replace {
+                    first,
+                    last: last + 1,
+                },
+            )
         }
         ActionKind::Refactor => {
             let Some((first, last)) = ctx.selection else {
@@ -403,24 +432,45 @@ pub fn plan(
             };
             let code = slice(&lines, first, last);
             let around = surroundings(&lines, first, last, 10);
-            (make(&code, &around, &prompt::refactor), Target::Replace { first, last: last + 1 })
+            (
+                make(&code, &around, &prompt::refactor),
+                Target::Replace {
+                    first,
+                    last: last + 1,
+                },
+            )
         }
         ActionKind::Explain => {
             let (first, last, indent) = match (ctx.selection, &def) {
-                (Some((a, b)), _) => (a, b, outline::indentation(lines.get(a).unwrap_or(&"")).to_owned()),
+                (Some((a, b)), _) => (
+                    a,
+                    b,
+                    outline::indentation(lines.get(a).unwrap_or(&"")).to_owned(),
+                ),
                 (None, Some(d)) => (d.header_line, d.end_line, d.indent.clone()),
-                (None, None) => return err("Select code, or put the cursor in a definition, to explain it"),
+                (None, None) => {
+                    return err("Select code, or put the cursor in a definition, to explain it");
+                }
             };
             let line = match (&def, ctx.selection) {
                 (Some(d), None) => d.doc.map_or(d.start_line, |(a, _)| a.min(d.start_line)),
                 _ => first,
             };
             let code = slice(&lines, first, last);
-            (make(&code, "", &prompt::explain), Target::Explain { line, indent, replace: None })
+            (
+                make(&code, "", &prompt::explain),
+                Target::Explain {
+                    line,
+                    indent,
+                    replace: None,
+                },
+            )
         }
         ActionKind::Custom(i) => {
             let Some(action) = custom.get(i) else {
-                return err("This action is no longer in the configuration; ask for code actions again");
+                return err(
+                    "This action is no longer in the configuration; ask for code actions again",
+                );
             };
             let (first, last) = match (ctx.selection, &def) {
                 (Some(s), _) => s,
@@ -431,7 +481,10 @@ pub fn plan(
                 (None, None) => (ctx.cursor_line, ctx.cursor_line),
             };
             let code = slice(&lines, first, last);
-            let selection = ctx.selection.map(|(a, b)| slice(&lines, a, b)).unwrap_or_default();
+            let selection = ctx
+                .selection
+                .map(|(a, b)| slice(&lines, a, b))
+                .unwrap_or_default();
             let context = prompt::render_context(ctx.snippets);
             let diagnostics = diagnostics_text(ctx.diagnostics);
             let vars = prompt::CustomVars {
@@ -442,11 +495,21 @@ pub fn plan(
                 language: ctx.language,
                 path: ctx.path,
             };
-            (prompt::custom(&action.prompt, &vars), Target::Replace { first, last: last + 1 })
+            (
+                prompt::custom(&action.prompt, &vars),
+                Target::Replace {
+                    first,
+                    last: last + 1,
+                },
+            )
         }
     };
     let Some(r) = refine else {
-        return Ok(Plan { kind, prompt, target });
+        return Ok(Plan {
+            kind,
+            prompt,
+            target,
+        });
     };
     let prompt = prompt::refine(&prompt, r.previous, r.instruction, ctx.language);
     let (first, last) = r.region;
@@ -462,7 +525,11 @@ pub fn plan(
         },
         _ => Target::Replace { first, last },
     };
-    Ok(Plan { kind, prompt, target })
+    Ok(Plan {
+        kind,
+        prompt,
+        target,
+    })
 }
 
 /// The edits of an answer.
@@ -473,7 +540,11 @@ pub enum FileChange {
     /// A new file (path relative to the root) with this text.
     Create { path: String, text: String },
     /// Edits to another existing file (path relative to the root), against `text`.
-    Other { path: String, text: String, edits: Vec<TextEdit> },
+    Other {
+        path: String,
+        text: String,
+        edits: Vec<TextEdit>,
+    },
 }
 
 /// An answer turned into edits, and where its result sits afterwards (for Refine).
@@ -527,7 +598,11 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
             });
             match start {
                 Some(s) => {
-                    let quote = if lines[s].contains("'''") { "'''" } else { "\"\"\"" };
+                    let quote = if lines[s].contains("'''") {
+                        "'''"
+                    } else {
+                        "\"\"\""
+                    };
                     let one_line = lines[s].trim().len() > 6
                         && lines[s].trim().trim_start_matches(['r', 'R'])[3..].contains(quote);
                     let end = if one_line {
@@ -535,7 +610,9 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
                     } else {
                         (s + 1..lines.len())
                             .find(|&i| lines[i].contains(quote))
-                            .ok_or_else(|| ActionError("the model's docstring is not closed".to_owned()))?
+                            .ok_or_else(|| {
+                                ActionError("the model's docstring is not closed".to_owned())
+                            })?
                     };
                     lines[s..=end].join("\n")
                 }
@@ -567,16 +644,32 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
                 .rev()
                 .collect();
             if run.is_empty() {
-                if lines.iter().any(|l| l.contains(&def.name) && l.contains('(')) || looks_like_code(code) {
+                if lines
+                    .iter()
+                    .any(|l| l.contains(&def.name) && l.contains('('))
+                    || looks_like_code(code)
+                {
                     return err("the model's reply has no doc comment");
                 }
                 code.lines()
-                    .map(|l| if l.trim().is_empty() { marker.to_owned() } else { format!("{marker} {}", l.trim()) })
+                    .map(|l| {
+                        if l.trim().is_empty() {
+                            marker.to_owned()
+                        } else {
+                            format!("{marker} {}", l.trim())
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             } else {
                 run.iter()
-                    .map(|l| if l.trim().is_empty() { marker } else { l.trim_start() })
+                    .map(|l| {
+                        if l.trim().is_empty() {
+                            marker
+                        } else {
+                            l.trim_start()
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             }
@@ -587,12 +680,18 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
                 Some(s) => {
                     let end = (s..lines.len())
                         .find(|&i| lines[i].contains("*/"))
-                        .ok_or_else(|| ActionError("the model's doc comment is not closed".to_owned()))?;
+                        .ok_or_else(|| {
+                            ActionError("the model's doc comment is not closed".to_owned())
+                        })?;
                     lines[s..=end]
                         .iter()
                         .map(|l| {
                             let t = l.trim_start();
-                            if t.starts_with('*') { format!(" {t}") } else { t.to_owned() }
+                            if t.starts_with('*') {
+                                format!(" {t}")
+                            } else {
+                                t.to_owned()
+                            }
                         })
                         .collect::<Vec<_>>()
                         .join("\n")
@@ -602,7 +701,11 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
                         return err("the model's reply has no doc comment");
                     }
                     let mut out = vec!["/**".to_owned()];
-                    out.extend(code.trim().lines().map(|l| format!(" * {}", l.trim()).trim_end().to_owned()));
+                    out.extend(
+                        code.trim()
+                            .lines()
+                            .map(|l| format!(" * {}", l.trim()).trim_end().to_owned()),
+                    );
                     out.push(" */".to_owned());
                     out.join("\n")
                 }
@@ -629,7 +732,12 @@ fn python_body_indent(lines: &[&str], def: &Definition) -> String {
 }
 
 /// Turns the model's `reply` into edits of `text` (the document as planned).
-pub fn finish(plan: &Plan, language: &str, text: &str, reply: &str) -> Result<Outcome, ActionError> {
+pub fn finish(
+    plan: &Plan,
+    language: &str,
+    text: &str,
+    reply: &str,
+) -> Result<Outcome, ActionError> {
     let lines: Vec<&str> = text.lines().collect();
     let done = |change: FileChange, result_line: usize, result: String| Outcome {
         change,
@@ -639,8 +747,12 @@ pub fn finish(plan: &Plan, language: &str, text: &str, reply: &str) -> Result<Ou
     };
     match &plan.target {
         Target::Replace { first, last } => {
-            let code = reply::extract_code(reply, language).map_err(|e| ActionError(e.to_string()))?;
-            let old_indent = lines.get(*first).map(|l| outline::indentation(l)).unwrap_or("");
+            let code =
+                reply::extract_code(reply, language).map_err(|e| ActionError(e.to_string()))?;
+            let old_indent = lines
+                .get(*first)
+                .map(|l| outline::indentation(l))
+                .unwrap_or("");
             let new_common = code
                 .lines()
                 .filter(|l| !l.trim().is_empty())
@@ -660,8 +772,10 @@ pub fn finish(plan: &Plan, language: &str, text: &str, reply: &str) -> Result<Ou
             Ok(done(FileChange::Document(edits), *first, code))
         }
         Target::Doc { def } => {
-            let family = Family::of(language).ok_or_else(|| ActionError(format!("no doc convention for {language}")))?;
-            let code = reply::extract_code(reply, language).map_err(|e| ActionError(e.to_string()))?;
+            let family = Family::of(language)
+                .ok_or_else(|| ActionError(format!("no doc convention for {language}")))?;
+            let code =
+                reply::extract_code(reply, language).map_err(|e| ActionError(e.to_string()))?;
             let doc = doc_comment(family, &code, def)?;
             let (indent, at) = match family {
                 Family::Python => (python_body_indent(&lines, def), def.header_end_line + 1),
@@ -678,26 +792,45 @@ pub fn finish(plan: &Plan, language: &str, text: &str, reply: &str) -> Result<Ou
             }
             Ok(done(FileChange::Document(edits), first, doc))
         }
-        Target::TestsInFile { line, indent, new_module } => {
-            let code = reply::extract_code(reply, language).map_err(|e| ActionError(e.to_string()))?;
+        Target::TestsInFile {
+            line,
+            indent,
+            new_module,
+        } => {
+            let code =
+                reply::extract_code(reply, language).map_err(|e| ActionError(e.to_string()))?;
             let mut block = reindent(&code, indent);
             if *new_module && !block.contains("#[cfg(test)]") {
-                block = format!("#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{}\n}}", reindent(&code, "    "));
+                block = format!(
+                    "#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{}\n}}",
+                    reindent(&code, "    ")
+                );
             }
-            let needs_gap = line.checked_sub(1).and_then(|l| lines.get(l)).is_some_and(|l| !l.trim().is_empty() && !l.trim_end().ends_with('{'));
+            let needs_gap = line
+                .checked_sub(1)
+                .and_then(|l| lines.get(l))
+                .is_some_and(|l| !l.trim().is_empty() && !l.trim_end().ends_with('{'));
             let result_line = *line + usize::from(needs_gap);
-            let inserted = if needs_gap { format!("\n{block}") } else { block.clone() };
+            let inserted = if needs_gap {
+                format!("\n{block}")
+            } else {
+                block.clone()
+            };
             let edit = diff::insert_lines(text, *line, &inserted);
             Ok(done(FileChange::Document(vec![edit]), result_line, block))
         }
         Target::TestsFile { path, existing } => {
             let test_language = language;
-            let code = reply::extract_code(reply, test_language).map_err(|e| ActionError(e.to_string()))?;
+            let code = reply::extract_code(reply, test_language)
+                .map_err(|e| ActionError(e.to_string()))?;
             let Some(existing) = existing else {
                 let mut text = code.clone();
                 text.push('\n');
                 return Ok(Outcome {
-                    change: FileChange::Create { path: path.clone(), text },
+                    change: FileChange::Create {
+                        path: path.clone(),
+                        text,
+                    },
                     result_path: Some(path.clone()),
                     result_line: 0,
                     result: code,
@@ -715,24 +848,43 @@ pub fn finish(plan: &Plan, language: &str, text: &str, reply: &str) -> Result<Ou
                 Some(close) if java => (close, reindent(&code, "    ")),
                 _ => (old.len(), code.clone()),
             };
-            let gap = at.checked_sub(1).and_then(|l| old.get(l)).is_some_and(|l| !l.trim().is_empty());
-            let inserted = if gap { format!("\n{block}") } else { block.clone() };
+            let gap = at
+                .checked_sub(1)
+                .and_then(|l| old.get(l))
+                .is_some_and(|l| !l.trim().is_empty());
+            let inserted = if gap {
+                format!("\n{block}")
+            } else {
+                block.clone()
+            };
             let edit = diff::insert_lines(existing, at, &inserted);
             Ok(Outcome {
-                change: FileChange::Other { path: path.clone(), text: existing.clone(), edits: vec![edit] },
+                change: FileChange::Other {
+                    path: path.clone(),
+                    text: existing.clone(),
+                    edits: vec![edit],
+                },
                 result_path: Some(path.clone()),
                 result_line: at + usize::from(gap),
                 result: block,
             })
         }
-        Target::Explain { line, indent, replace } => {
+        Target::Explain {
+            line,
+            indent,
+            replace,
+        } => {
             let prose = reply::extract_text(reply).map_err(|e| ActionError(e.to_string()))?;
             let marker = line_comment(language);
             let block = prose
                 .lines()
                 .map(|l| {
                     let l = l.trim().trim_start_matches(marker).trim_start();
-                    if l.is_empty() { format!("{indent}{marker}") } else { format!("{indent}{marker} {l}") }
+                    if l.is_empty() {
+                        format!("{indent}{marker}")
+                    } else {
+                        format!("{indent}{marker} {l}")
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("\n");

@@ -155,8 +155,23 @@ fn ident(s: &str) -> Option<String> {
 }
 
 const CONTROL: &[&str] = &[
-    "if", "for", "while", "switch", "catch", "return", "new", "else", "do", "try", "throw",
-    "await", "typeof", "super", "this", "synchronized", "function",
+    "if",
+    "for",
+    "while",
+    "switch",
+    "catch",
+    "return",
+    "new",
+    "else",
+    "do",
+    "try",
+    "throw",
+    "await",
+    "typeof",
+    "super",
+    "this",
+    "synchronized",
+    "function",
 ];
 
 fn header(family: Family, line: &str, next: Option<&str>) -> Option<(DefKind, String)> {
@@ -231,7 +246,10 @@ fn header(family: Family, line: &str, next: Option<&str>) -> Option<(DefKind, St
             None
         }
         Family::Go => {
-            if let Some(rest) = t.strip_prefix("func ").filter(|_| indentation(line).is_empty()) {
+            if let Some(rest) = t
+                .strip_prefix("func ")
+                .filter(|_| indentation(line).is_empty())
+            {
                 let rest = rest.trim_start();
                 let rest = if rest.starts_with('(') {
                     rest.split_once(')')?.1.trim_start()
@@ -240,7 +258,10 @@ fn header(family: Family, line: &str, next: Option<&str>) -> Option<(DefKind, St
                 };
                 return Some((DefKind::Function, ident(rest)?));
             }
-            if let Some(rest) = t.strip_prefix("type ").filter(|_| indentation(line).is_empty()) {
+            if let Some(rest) = t
+                .strip_prefix("type ")
+                .filter(|_| indentation(line).is_empty())
+            {
                 return Some((DefKind::Type, ident(rest.trim_start())?));
             }
             None
@@ -249,8 +270,17 @@ fn header(family: Family, line: &str, next: Option<&str>) -> Option<(DefKind, St
             let s = strip_words(
                 t,
                 &[
-                    "export", "default", "declare", "abstract", "async", "public", "private",
-                    "protected", "static", "readonly", "override",
+                    "export",
+                    "default",
+                    "declare",
+                    "abstract",
+                    "async",
+                    "public",
+                    "private",
+                    "protected",
+                    "static",
+                    "readonly",
+                    "override",
                 ],
             );
             if let Some(rest) = s.strip_prefix("function") {
@@ -300,8 +330,18 @@ fn header(family: Family, line: &str, next: Option<&str>) -> Option<(DefKind, St
             let s = strip_words(
                 t,
                 &[
-                    "public", "private", "protected", "static", "final", "abstract", "sealed",
-                    "non-sealed", "synchronized", "native", "default", "strictfp",
+                    "public",
+                    "private",
+                    "protected",
+                    "static",
+                    "final",
+                    "abstract",
+                    "sealed",
+                    "non-sealed",
+                    "synchronized",
+                    "native",
+                    "default",
+                    "strictfp",
                 ],
             );
             for word in ["class ", "interface ", "enum ", "record ", "@interface "] {
@@ -498,7 +538,8 @@ fn doc_above(family: Family, lines: &[&str], start: usize) -> Option<(usize, usi
 
 /// A docstring: the body's first statement, when it is a string.
 fn python_docstring(lines: &[&str], header_end: usize, end: usize) -> Option<(usize, usize)> {
-    let first = (header_end + 1..=end).find(|&i| lines.get(i).is_some_and(|l| !l.trim().is_empty()))?;
+    let first =
+        (header_end + 1..=end).find(|&i| lines.get(i).is_some_and(|l| !l.trim().is_empty()))?;
     let t = lines[first].trim_start();
     let t = t.strip_prefix(['r', 'R', 'u', 'U']).unwrap_or(t);
     let quote = ["\"\"\"", "'''"].into_iter().find(|q| t.starts_with(q))?;
@@ -522,7 +563,10 @@ mod tests {
         let out: Vec<String> = definitions(language, text)
             .iter()
             .map(|d| {
-                let doc = d.doc.map(|(a, b)| format!(" doc {a}..{b}")).unwrap_or_default();
+                let doc = d
+                    .doc
+                    .map(|(a, b)| format!(" doc {a}..{b}"))
+                    .unwrap_or_default();
                 format!(
                     "{:?} {} {}-{}..{}{doc}",
                     d.kind, d.name, d.start_line, d.header_line, d.end_line

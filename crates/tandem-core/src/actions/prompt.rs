@@ -67,11 +67,7 @@ fn preamble(p: &PromptParts<'_>) -> String {
 }
 
 fn code_block(p: &PromptParts<'_>) -> String {
-    format!(
-        "```{}\n{}\n```",
-        p.language,
-        p.code.trim_end_matches('\n')
-    )
+    format!("```{}\n{}\n```", p.language, p.code.trim_end_matches('\n'))
 }
 
 /// The doc comment convention of a language, in words for the model.
@@ -82,13 +78,20 @@ pub fn doc_convention(language: &str) -> &'static str {
         "javascript" | "javascriptreact" | "typescript" | "typescriptreact" => {
             "a JSDoc block (`/** ... */`, with @param and @returns where they apply)"
         }
-        "java" => "a Javadoc block (`/** ... */`, with @param, @return and @throws where they apply)",
+        "java" => {
+            "a Javadoc block (`/** ... */`, with @param, @return and @throws where they apply)"
+        }
         "go" => "a Go doc comment: `//` lines starting with the name being documented",
         _ => "the language's usual doc comment",
     }
 }
 
-pub fn document(p: &PromptParts<'_>, kind: &str, name: &str, existing: Option<&str>) -> ActionPrompt {
+pub fn document(
+    p: &PromptParts<'_>,
+    kind: &str,
+    name: &str,
+    existing: Option<&str>,
+) -> ActionPrompt {
     let mut user = preamble(p);
     user.push_str(&format!(
         "Write the documentation of the {kind} `{name}` below, in {}.\n\n{}\n\n",
@@ -134,12 +137,16 @@ pub fn tests(p: &PromptParts<'_>, name: &str, shape: TestShape<'_>) -> ActionPro
         code_block(p)
     ));
     let how = match shape {
-        TestShape::NewModule => "Reply with a complete `#[cfg(test)] mod tests { use super::*; ... }` \
+        TestShape::NewModule => {
+            "Reply with a complete `#[cfg(test)] mod tests { use super::*; ... }` \
              module to append to the end of the file."
-            .to_owned(),
-        TestShape::IntoModule => "The file already has a `#[cfg(test)] mod tests` module: reply with \
+                .to_owned()
+        }
+        TestShape::IntoModule => {
+            "The file already has a `#[cfg(test)] mod tests` module: reply with \
              only the new `#[test]` functions to add to it (no module, no `use` lines)."
-            .to_owned(),
+                .to_owned()
+        }
         TestShape::NewFile(path) => format!(
             "The tests go in a new file `{path}`: reply with its complete contents, in the \
              project's usual test framework for this language (pytest, Jest/Vitest, the \
@@ -267,7 +274,12 @@ pub fn custom(template: &str, vars: &CustomVars<'_>) -> ActionPrompt {
 }
 
 /// A follow-up: the original request, the previous answer, and the user's instruction.
-pub fn refine(original: &ActionPrompt, previous: &str, instruction: &str, language: &str) -> ActionPrompt {
+pub fn refine(
+    original: &ActionPrompt,
+    previous: &str,
+    instruction: &str,
+    language: &str,
+) -> ActionPrompt {
     ActionPrompt {
         system: original.system.clone(),
         user: format!(
@@ -311,7 +323,10 @@ mod tests {
 
     #[track_caller]
     fn check(prompt: ActionPrompt, expect: Expect) {
-        expect.assert_eq(&format!("[system]\n{}\n[user]\n{}", prompt.system, prompt.user));
+        expect.assert_eq(&format!(
+            "[system]\n{}\n[user]\n{}",
+            prompt.system, prompt.user
+        ));
     }
 
     #[test]
@@ -404,7 +419,11 @@ mod tests {
             Cover the usual case, edge cases and errors. Reply with code only, in one fenced block."#]]
         .assert_eq(&tail(tests(&p, "add", TestShape::NewFile("tests/test_calc.py"))));
         check(
-            tests(&p, "add", TestShape::IntoFile("calc_test.go", "package calc\n")),
+            tests(
+                &p,
+                "add",
+                TestShape::IntoFile("calc_test.go", "package calc\n"),
+            ),
             expect![[r#"
                 [system]
                 You are a careful senior engineer working inside a code editor. You change code only as asked, keep its behaviour unless told otherwise, and follow the file's language, conventions, style and indentation. Reply with code only, in exactly one fenced code block tagged with the language. No explanation before or after the block.
@@ -433,7 +452,10 @@ mod tests {
             ..parts(&[])
         };
         check(
-            fix(&p, "- line 2: mismatched types: expected `i32`, found `&str`"),
+            fix(
+                &p,
+                "- line 2: mismatched types: expected `i32`, found `&str`",
+            ),
             expect![[r#"
                 [system]
                 You are a careful senior engineer working inside a code editor. You change code only as asked, keep its behaviour unless told otherwise, and follow the file's language, conventions, style and indentation. Reply with code only, in exactly one fenced code block tagged with the language. No explanation before or after the block.

@@ -48,7 +48,10 @@ fn blocks(reply: &str) -> Vec<Block<'_>> {
         match &mut open {
             None => {
                 let fence: String = t.chars().take_while(|c| *c == '`' || *c == '~').collect();
-                if fence.len() >= 3 && fence.chars().all(|c| c == fence.chars().next().unwrap_or('`'))
+                if fence.len() >= 3
+                    && fence
+                        .chars()
+                        .all(|c| c == fence.chars().next().unwrap_or('`'))
                 {
                     let tag = t[fence.len()..].trim();
                     let tag = tag.split([' ', '{', ',']).next().unwrap_or_default();
@@ -174,7 +177,10 @@ mod tests {
             Err(ReplyError::NoCode)
         );
         assert_eq!(extract_code("  \n", "rust"), Err(ReplyError::Empty));
-        assert_eq!(extract_code("```rust\n```", "rust"), Err(ReplyError::NoCode));
+        assert_eq!(
+            extract_code("```rust\n```", "rust"),
+            Err(ReplyError::NoCode)
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ use super::*;
 struct Files {
     files: HashMap<String, String>,
     dirs: Vec<String>,
+    /// The diagnostics sent with the request (not files, but part of the fixture's world).
+    diagnostics: Vec<DiagnosticNote>,
 }
 
 impl TestFiles for Files {
@@ -60,12 +62,11 @@ fn check_with(
     fixture: &str,
     kind: ActionKind,
     files: &Files,
-    diagnostics: &[DiagnosticNote],
     reply: &str,
     expect: Expect,
 ) {
     let (text, cursor, selection) = parse(fixture);
-    let ctx = context(language, path, &text, cursor, selection, diagnostics);
+    let ctx = context(language, path, &text, cursor, selection, &files.diagnostics);
     let plan = plan(&ctx, kind, &[], files, None).expect("a plan");
     let outcome = finish(&plan, language, &text, reply).expect("edits");
     let shown = match &outcome.change {
@@ -88,7 +89,15 @@ fn check_with(
 
 #[track_caller]
 fn check(language: &str, path: &str, fixture: &str, kind: ActionKind, reply: &str, expect: Expect) {
-    check_with(language, path, fixture, kind, &Files::default(), &[], reply, expect);
+    check_with(
+        language,
+        path,
+        fixture,
+        kind,
+        &Files::default(),
+        reply,
+        expect,
+    );
 }
 
 #[test]
@@ -119,9 +128,18 @@ fn rust_doc_update_replaces_only_changed_lines() {
     let (text, cursor, _) = parse(fixture);
     let ctx = context("rust", "src/a.rs", &text, cursor, None, &[]);
     let offered = offers(&ctx, &[]);
-    assert_eq!(offered[0].title, "Tandem: Update the documentation of `add`");
+    assert_eq!(
+        offered[0].title,
+        "Tandem: Update the documentation of `add`"
+    );
     let plan = plan(&ctx, ActionKind::Document, &[], &Files::default(), None).expect("plan");
-    let outcome = finish(&plan, "rust", &text, "```rust\n/// Adds.\n/// New line.\n```").expect("edits");
+    let outcome = finish(
+        &plan,
+        "rust",
+        &text,
+        "```rust\n/// Adds.\n/// New line.\n```",
+    )
+    .expect("edits");
     let FileChange::Document(edits) = outcome.change else {
         panic!("document edits")
     };
@@ -290,7 +308,8 @@ fn rust_tests_go_into_a_new_or_the_existing_module() {
 
 #[test]
 fn tests_in_other_files_per_language() {
-    let reply_py = "```python\nfrom calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n```";
+    let reply_py =
+        "```python\nfrom calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n```";
     let fixture = "def add(a, b):\n    return a + b$0\n";
     check(
         "python",
@@ -316,7 +335,6 @@ fn tests_in_other_files_per_language() {
         fixture,
         ActionKind::Tests,
         &with_tests_dir,
-        &[],
         reply_py,
         expect![[r#"
             create tests/test_calc.py:
@@ -339,7 +357,6 @@ fn tests_in_other_files_per_language() {
         "package calc\n\nfunc Add(a, b int) int {\n\treturn a + b$0\n}\n",
         ActionKind::Tests,
         &existing,
-        &[],
         "```go\npackage calc\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal(\"sum\")\n\t}\n}\n```",
         expect![[r#"
             edit calc/calc_test.go:
@@ -382,7 +399,6 @@ fn tests_in_other_files_per_language() {
         "public class Calc {\n    public int add(int a, int b) {\n        return a + b;$0\n    }\n}\n",
         ActionKind::Tests,
         &java_existing,
-        &[],
         "```java\n@Test\nvoid adds() {\n    assertEquals(3, new Calc().add(1, 2));\n}\n```",
         expect![[r#"
             edit src/test/java/calc/CalcTest.java:
@@ -403,17 +419,19 @@ fn tests_in_other_files_per_language() {
 
 #[test]
 fn fix_replaces_the_function_minimally() {
-    let diagnostics = [DiagnosticNote {
-        line: 2,
-        message: "cannot find value `c` in this scope".to_owned(),
-    }];
+    let files = Files {
+        diagnostics: vec![DiagnosticNote {
+            line: 2,
+            message: "cannot find value `c` in this scope".to_owned(),
+        }],
+        ..Files::default()
+    };
     check_with(
         "rust",
         "src/lib.rs",
         "fn f(a: i32) -> i32 {\n    let b = a * 2;\n    b + c$0\n}\n",
         ActionKind::Fix,
-        &Files::default(),
-        &diagnostics,
+        &files,
         "```rust\nfn f(a: i32) -> i32 {\n    let b = a * 2;\n    b + a\n}\n```",
         expect![[r#"
             fn f(a: i32) -> i32 {
@@ -475,7 +493,8 @@ fn bad_input_is_refused_with_a_message() {
     assert!(e.0.contains("no code"), "{e}");
     let e = finish(&p, "rust", &text, "").expect_err("empty");
     assert!(e.0.contains("empty"), "{e}");
-    let e = finish(&p, "rust", &text, "```rust\nfn f() {\n    2\n}\n```").expect_err("code, no doc");
+    let e =
+        finish(&p, "rust", &text, "```rust\nfn f() {\n    2\n}\n```").expect_err("code, no doc");
     assert!(e.0.contains("no doc comment"), "{e}");
 }
 
@@ -499,7 +518,17 @@ fn offers_depend_on_the_position() {
     let ctx = context("rust", "src/lib.rs", &text, cursor, None, &[]);
     let shown: Vec<String> = offers(&ctx, &custom)
         .iter()
-        .map(|o| format!("{} {}{}", o.kind.id(), o.title, o.disabled.as_deref().map(|d| format!(" (disabled: {d})")).unwrap_or_default()))
+        .map(|o| {
+            format!(
+                "{} {}{}",
+                o.kind.id(),
+                o.title,
+                o.disabled
+                    .as_deref()
+                    .map(|d| format!(" (disabled: {d})"))
+                    .unwrap_or_default()
+            )
+        })
         .collect();
     expect![[r#"
         document Tandem: Document `f`
@@ -520,10 +549,17 @@ fn offers_depend_on_the_position() {
     let kinds: Vec<String> = offers(&ctx, &custom).iter().map(|o| o.kind.id()).collect();
     assert_eq!(
         kinds,
-        ["document", "tests", "fix", "refactor", "explain", "custom:0"]
+        [
+            "document", "tests", "fix", "refactor", "explain", "custom:0"
+        ]
     );
-    for kind in ["document", "tests", "fix", "refactor", "explain", "custom:3"] {
-        assert_eq!(ActionKind::parse(kind).map(ActionKind::id).as_deref(), Some(kind));
+    for kind in [
+        "document", "tests", "fix", "refactor", "explain", "custom:3",
+    ] {
+        assert_eq!(
+            ActionKind::parse(kind).map(ActionKind::id).as_deref(),
+            Some(kind)
+        );
     }
     assert_eq!(ActionKind::parse("custom:x"), None);
 }
@@ -538,8 +574,19 @@ fn custom_action_replaces_the_selection() {
     }];
     let (text, cursor, selection) = parse("fn f(a: u8) -> u8 {\n    $0a + 1$1\n}\n");
     let ctx = context("rust", "src/lib.rs", &text, cursor, selection, &[]);
-    let plan = plan(&ctx, ActionKind::Custom(0), &custom, &Files::default(), None).expect("plan");
-    assert!(plan.prompt.user.starts_with("Use checked arithmetic in this rust:     a + 1"));
+    let plan = plan(
+        &ctx,
+        ActionKind::Custom(0),
+        &custom,
+        &Files::default(),
+        None,
+    )
+    .expect("plan");
+    assert!(
+        plan.prompt
+            .user
+            .starts_with("Use checked arithmetic in this rust:     a + 1")
+    );
     let out = finish(&plan, "rust", &text, "```rust\na.saturating_add(1)\n```").expect("edits");
     let FileChange::Document(edits) = out.change else {
         panic!("document edits")
@@ -559,7 +606,14 @@ fn refine_replaces_the_previous_result() {
         previous: "/// Adds.",
         instruction: "shorter",
     };
-    let plan = plan(&ctx, ActionKind::Document, &[], &Files::default(), Some(&refinement)).expect("plan");
+    let plan = plan(
+        &ctx,
+        ActionKind::Document,
+        &[],
+        &Files::default(),
+        Some(&refinement),
+    )
+    .expect("plan");
     assert!(plan.prompt.user.contains("Revise it: shorter."));
     let out = finish(&plan, "rust", &text, "```rust\n/// Sum.\n```").expect("edits");
     let FileChange::Document(edits) = out.change else {

@@ -265,7 +265,10 @@ fn refine_offers(session: &Session, uri: &Uri, text: &str) -> Vec<CodeActionResp
         })
         .take(1)
         .map(|r| {
-            let title = format!("Tandem: Refine \"{}\"…", r.title.trim_start_matches("Tandem: "));
+            let title = format!(
+                "Tandem: Refine \"{}\"…",
+                r.title.trim_start_matches("Tandem: ")
+            );
             CodeActionResponse::CodeAction(CodeAction {
                 title: title.clone(),
                 kind: kind("refactor.rewrite"),

@@ -13,9 +13,7 @@ use tandem_core::actions::{
     self, ActionContext, ActionKind, FileChange, Outcome, Refinement, TestFiles, TextEdit,
 };
 use tandem_core::document::line_col;
-use tower_lsp_server::gen_lsp_types::{
-    CodeAction, MessageType, ProgressToken, Uri, WorkspaceEdit,
-};
+use tower_lsp_server::gen_lsp_types::{CodeAction, MessageType, ProgressToken, Uri, WorkspaceEdit};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode};
 
 use super::code_action::{ActionData, ActionResult};
@@ -44,7 +42,10 @@ pub async fn handle(session: &Session, mut action: CodeAction) -> Result<CodeAct
 pub fn refuse(session: &Session, message: String) -> Error {
     let message = format!("tandem: {message}");
     session.report_keyed(
-        format!("{message}#{}", session.actions.next_id.fetch_add(1, Ordering::Relaxed)),
+        format!(
+            "{message}#{}",
+            session.actions.next_id.fetch_add(1, Ordering::Relaxed)
+        ),
         MessageType::Warning,
         message.clone(),
     );
@@ -199,8 +200,8 @@ pub async fn compute(
             "the document changed while \"{title}\" ran; its answer was not applied (run it again)"
         ));
     }
-    let outcome = actions::finish(&plan, &snapshot.language_id, &text, reply.as_str())
-        .map_err(|e| {
+    let outcome =
+        actions::finish(&plan, &snapshot.language_id, &text, reply.as_str()).map_err(|e| {
             tracing::warn!(action = %data.action, %reply, "no edit from the reply: {e}");
             format!("\"{title}\" gave no edit: {e}")
         })?;
@@ -247,7 +248,11 @@ fn check_syntax(language: &str, path: &str, text: &str, outcome: &Outcome) -> Re
     Ok(())
 }
 
-fn lsp_edits(rope: &ropey::Rope, edits: &[TextEdit], enc: tandem_core::PositionEncoding) -> Vec<Value> {
+fn lsp_edits(
+    rope: &ropey::Rope,
+    edits: &[TextEdit],
+    enc: tandem_core::PositionEncoding,
+) -> Vec<Value> {
     edits
         .iter()
         .map(|e| {
@@ -276,9 +281,10 @@ fn workspace_edit(
             lsp_edits(&snapshot.rope, edits, enc),
         ),
         FileChange::Create { path, text } => {
-            let file = root
-                .map(|r| r.join(path))
-                .ok_or_else(|| "tests go in a new file, but the document is outside every workspace folder".to_owned())?;
+            let file = root.map(|r| r.join(path)).ok_or_else(|| {
+                "tests go in a new file, but the document is outside every workspace folder"
+                    .to_owned()
+            })?;
             let new_uri = Uri(to_proto::file_uri(&file));
             if !caps.document_changes || !caps.create_files {
                 return Err(format!(
@@ -316,7 +322,12 @@ fn workspace_edit(
 
 /// `$/progress` for a running action, when the client takes server-created progress.
 pub struct ActionProgress {
-    ongoing: Option<tower_lsp_server::OngoingProgress<tower_lsp_server::Unbounded, tower_lsp_server::NotCancellable>>,
+    ongoing: Option<
+        tower_lsp_server::OngoingProgress<
+            tower_lsp_server::Unbounded,
+            tower_lsp_server::NotCancellable,
+        >,
+    >,
 }
 
 pub async fn begin_progress(session: &Session, title: &str) -> ActionProgress {

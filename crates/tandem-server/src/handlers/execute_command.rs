@@ -14,7 +14,10 @@ use crate::session::Session;
 /// The follow-ups offered without an editor extension.
 pub const FOLLOW_UPS: &[&str] = &["Shorter", "Handle errors", "Add types", "More detail"];
 
-pub async fn handle(session: &Session, params: ExecuteCommandParams) -> Result<Option<Value>, Error> {
+pub async fn handle(
+    session: &Session,
+    params: ExecuteCommandParams,
+) -> Result<Option<Value>, Error> {
     let first = params
         .arguments
         .unwrap_or_default()
@@ -32,7 +35,9 @@ pub async fn handle(session: &Session, params: ExecuteCommandParams) -> Result<O
         }
         REFINE => {
             let id = first.get("id").and_then(Value::as_u64).ok_or_else(|| {
-                invalid(format!("{REFINE} takes {{\"id\": <result>, \"instruction\"?: text}}"))
+                invalid(format!(
+                    "{REFINE} takes {{\"id\": <result>, \"instruction\"?: text}}"
+                ))
             })?;
             let Some(result) = session.actions.result(id) else {
                 return Err(refuse(
@@ -54,7 +59,10 @@ pub async fn handle(session: &Session, params: ExecuteCommandParams) -> Result<O
                         .client
                         .show_message_request(
                             MessageType::Info,
-                            format!("Refine \"{}\" how?", result.title.trim_start_matches("Tandem: ")),
+                            format!(
+                                "Refine \"{}\" how?",
+                                result.title.trim_start_matches("Tandem: ")
+                            ),
                             Some(choices),
                         )
                         .await;
@@ -99,7 +107,9 @@ async fn apply(
             session,
             format!(
                 "the editor did not apply \"{title}\"{}",
-                r.failure_reason.map(|w| format!(": {w}")).unwrap_or_default()
+                r.failure_reason
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default()
             ),
         )),
         Err(e) => Err(refuse(session, format!("cannot apply \"{title}\": {e}"))),

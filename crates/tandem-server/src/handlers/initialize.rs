@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tandem_workspace::{FileEvent, Limits, Workspace};
 use tower_lsp_server::gen_lsp_types::{
     CodeActionOptions, CodeActionProvider, CompletionOptions, ExecuteCommandOptions,
-    InitializeParams, InitializeResult, InlineCompletionProvider, MessageType,
-    SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSync, TextDocumentSyncKind,
+    InitializeParams, InitializeResult, InlineCompletionProvider, MessageType, SaveOptions,
+    ServerCapabilities, ServerInfo, TextDocumentSync, TextDocumentSyncKind,
     TextDocumentSyncOptions, WorkspaceFolders, WorkspaceFoldersServerCapabilities,
     WorkspaceOptions,
 };
@@ -29,7 +29,9 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
     let _ = session
         .actions
         .caps
-        .set(super::code_action::ClientActionCaps::from_capabilities(&caps));
+        .set(super::code_action::ClientActionCaps::from_capabilities(
+            &caps,
+        ));
 
     read_user_config(session);
     for message in session
@@ -90,18 +92,16 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
             })),
             inline_completion_provider: Some(InlineCompletionProvider::Bool(true)),
             completion_provider: Some(CompletionOptions::default()),
-            code_action_provider: Some(CodeActionProvider::CodeActionOptions(
-                CodeActionOptions {
-                    code_action_kinds: Some(
-                        ["quickfix", "refactor.rewrite", "source"]
-                            .iter()
-                            .filter_map(|k| serde_json::from_value(serde_json::json!(k)).ok())
-                            .collect(),
-                    ),
-                    resolve_provider: Some(true),
-                    ..CodeActionOptions::default()
-                },
-            )),
+            code_action_provider: Some(CodeActionProvider::CodeActionOptions(CodeActionOptions {
+                code_action_kinds: Some(
+                    ["quickfix", "refactor.rewrite", "source"]
+                        .iter()
+                        .filter_map(|k| serde_json::from_value(serde_json::json!(k)).ok())
+                        .collect(),
+                ),
+                resolve_provider: Some(true),
+                ..CodeActionOptions::default()
+            })),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: vec![
                     super::code_action::RUN_ACTION.to_owned(),
