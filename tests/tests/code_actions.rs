@@ -451,3 +451,30 @@ fn a_slow_model_blocks_nothing_and_cancelling_drops_its_connection() {
     model.wait_closed(0);
     server.wait_notification("$/progress", |p| p["value"]["kind"] == "end");
 }
+
+#[test]
+fn clients_without_document_changes_get_plain_changes_in_their_encoding() {
+    let model = ModelServer::start(chat("```rust\n/// Ünïcode → doc.\n```"));
+    let dir = TempDir::new("actions-changes");
+    let uri = dir.uri("src/calc.rs");
+    let server = TestServer::spawn();
+    let mut params = init_params(options(&model, json!({})), Some(dir.path()), None);
+    params["capabilities"]["textDocument"]["codeAction"] =
+        json!({ "resolveSupport": { "properties": ["edit"] } });
+    server.initialize(params);
+    let text = format!("// é\n{RUST}");
+    server.open(&uri, "rust", &text);
+    let document = find(
+        &list(&server, &uri, range(4, 4, 4, 4), json!([])),
+        "Tandem: Document `add`",
+    );
+    let resolved = server.request("codeAction/resolve", document);
+    let edits = resolved["edit"]["changes"][&uri]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(edits.len(), 1, "{resolved:#}");
+    assert_eq!(edits[0]["range"], range(3, 0, 3, 0));
+    assert_eq!(edits[0]["newText"], "/// Ünïcode → doc.\n");
+    assert!(resolved["edit"].get("documentChanges").is_none());
+}
