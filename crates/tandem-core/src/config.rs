@@ -28,6 +28,8 @@ pub struct Config {
     pub context: ContextConfig,
     /// Which workspace files are read, and how much memory their indexes may use.
     pub workspace: WorkspaceConfig,
+    /// Code actions (document, test, fix, refactor, explain, your own) served by a chat model.
+    pub actions: ActionsConfig,
     /// Let the workspace's `tandem.toml` set keys that decide where code and credentials go
     /// (`kind`, `url`, `apiKeyEnv`, `headers`, `caCertPath`, `requestBody`). Honoured only from
     /// the user's own config file, `initializationOptions` and `didChangeConfiguration`.
@@ -344,6 +346,74 @@ impl Default for WorkspaceConfig {
     }
 }
 
+/// Code actions: which chat model serves them, and the user's own actions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ActionsConfig {
+    /// Offer code actions at all.
+    pub enabled: bool,
+    /// The chat model for every action, of the same shape as `backend`. Unset: `backend` is
+    /// used when its kind can chat (`openai-chat`, `ollama`, `mistral`, `anthropic`); otherwise
+    /// the actions are listed as disabled.
+    pub backend: Option<BackendConfig>,
+    /// Most tokens a reply may take.
+    pub max_tokens: u32,
+    /// Your own actions, listed after Tandem's.
+    pub custom: Vec<CustomAction>,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            backend: None,
+            max_tokens: 2048,
+            custom: Vec::new(),
+        }
+    }
+}
+
+/// A user-defined code action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomAction {
+    /// The title shown in the editor's code action menu.
+    pub title: String,
+    /// The instruction sent to the model. Template variables: `{selection}`, `{code}`,
+    /// `{context}`, `{diagnostics}`, `{language}`, `{path}`. The reply's code replaces the
+    /// selection (or, without one, the definition at the cursor).
+    pub prompt: String,
+    /// LSP language ids the action is offered for; empty: every language.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Offer the action only on a selection (listed as disabled without one).
+    #[serde(default)]
+    pub needs_selection: bool,
+}
+
+impl ActionsConfig {
+    /// The backend that serves actions, or why there is none.
+    pub fn chat_backend<'a>(
+        &'a self,
+        completion: &'a BackendConfig,
+    ) -> Result<&'a BackendConfig, String> {
+        match &self.backend {
+            Some(b) if b.kind.can_chat() => Ok(b),
+            Some(b) => Err(format!(
+                "`actions.backend.kind` is `{}`, which cannot chat; configure actions.backend \
+                 with openai-chat, ollama, mistral or anthropic",
+                b.kind.as_str()
+            )),
+            None if completion.kind.can_chat() => Ok(completion),
+            None => Err(format!(
+                "the `{}` backend cannot chat; configure actions.backend (openai-chat, ollama, \
+                 mistral or anthropic)",
+                completion.kind.as_str()
+            )),
+        }
+    }
+}
+
 /// Where a layer of configuration came from, lowest precedence first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LayerSource {
@@ -507,6 +577,33 @@ fn validate(config: &Config) -> Vec<String> {
         && !body.is_object()
     {
         problems.push("tandem: `backend.requestBody` must be a JSON object".to_owned());
+    }
+    let a = &config.actions;
+    if a.max_tokens == 0 || a.max_tokens > 32_768 {
+        problems.push(format!(
+            "tandem: `actions.maxTokens` must be between 1 and 32768, got {}",
+            a.max_tokens
+        ));
+    }
+    if let Some(ab) = &a.backend {
+        if ab.url.as_deref().is_some_and(|u| !u.starts_with("http")) {
+            problems.push(format!(
+                "tandem: `actions.backend.url` must start with http:// or https://, got `{}`",
+                ab.url.as_deref().unwrap_or_default()
+            ));
+        }
+        if let Some(body) = &ab.request_body
+            && !body.is_object()
+        {
+            problems.push("tandem: `actions.backend.requestBody` must be a JSON object".to_owned());
+        }
+    }
+    for (i, c) in a.custom.iter().enumerate() {
+        if c.title.trim().is_empty() || c.prompt.trim().is_empty() {
+            problems.push(format!(
+                "tandem: `actions.custom[{i}]` needs a non-empty `title` and `prompt`"
+            ));
+        }
     }
     problems
 }

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no I/O and knows nothing of LSP or HTTP. Nothing in
 //! it fails on user input: out-of-range positions clamp, bad configuration becomes messages.
 
+pub mod actions;
 pub mod config;
 pub mod context;
 pub mod document;

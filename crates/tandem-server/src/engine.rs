@@ -13,7 +13,8 @@ use tandem_core::config::{ContextSource, LayerSource, resolve};
 use tandem_core::context::PromptBudget;
 use tandem_core::tokens::TokenCounter;
 use tandem_core::{
-    CompletionRequest, Config, CursorWindow, FimTemplate, Flow, PostProcessor, Snapshot,
+    BackendConfig, CompletionRequest, Config, CursorWindow, FimTemplate, Flow, PostProcessor,
+    Snapshot,
 };
 use tandem_core::{Edit, Snippet};
 use tandem_index::{DefinitionQuery, SymbolIndex};
@@ -477,17 +478,63 @@ impl Engine {
 
     /// The backend for a configuration, built once and kept for its pooled connections.
     pub fn backend(&self, config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
-        let key = serde_json::to_string(&config.backend).unwrap_or_default();
+        self.backend_for(&config.backend)
+    }
+
+    fn backend_for(&self, backend: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
+        let key = serde_json::to_string(backend).unwrap_or_default();
         // Built under the lock, so two first requests share one backend (and its breaker).
         let Ok(mut backends) = self.backends.lock() else {
-            return tandem_models::build(&config.backend, &self.index);
+            return tandem_models::build(backend, &self.index);
         };
         if let Some(b) = backends.get(&key) {
             return Ok(b.clone());
         }
-        let backend = tandem_models::build(&config.backend, &self.index)?;
-        backends.insert(key, backend.clone());
-        Ok(backend)
+        let built = tandem_models::build(backend, &self.index)?;
+        backends.insert(key, built.clone());
+        Ok(built)
+    }
+
+    /// The chat backend that serves code actions (`actions.backend`, else `backend` when it
+    /// can chat), or why there is none, worded for the user.
+    pub fn actions_backend(&self, config: &Config) -> Result<Arc<dyn Backend>, String> {
+        let chosen = config.actions.chat_backend(&config.backend)?;
+        self.backend_for(chosen).map_err(|e| e.to_string())
+    }
+
+    /// Context for an action at `input`: the context engine's snippets (definitions of the
+    /// identifiers near the cursor, similar code), fused as for completions.
+    pub fn action_snippets(
+        &self,
+        input: &CompletionInput,
+        config: &Config,
+    ) -> Vec<tandem_core::Snippet> {
+        self.snippets(input, config)
+    }
+
+    /// Asks `backend` for an action's reply and returns all of it. Dropping the future drops
+    /// the stream, which cancels the request.
+    pub async fn chat(
+        &self,
+        backend: &Arc<dyn Backend>,
+        prompt: &tandem_core::actions::ActionPrompt,
+        max_tokens: u32,
+    ) -> Result<String, BackendError> {
+        let request = tandem_models::ChatRequest {
+            messages: vec![
+                tandem_models::ChatMessage::system(prompt.system.clone()),
+                tandem_models::ChatMessage::user(prompt.user.clone()),
+            ],
+            max_tokens,
+            temperature: None,
+            stop: Vec::new(),
+        };
+        let mut stream = backend.chat(request).await?;
+        let mut reply = String::new();
+        while let Some(chunk) = stream.next().await {
+            reply.push_str(&chunk?.text);
+        }
+        Ok(reply)
     }
 
     /// The description and condition of the backend built for `config`, if it was built.

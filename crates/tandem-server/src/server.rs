@@ -141,6 +141,32 @@ impl LanguageServer for Server {
         .await
     }
 
+    async fn code_action(
+        &self,
+        params: CodeActionParams,
+    ) -> Result<Option<Vec<CodeActionResponse>>> {
+        guard("textDocument/codeAction", async {
+            handlers::code_action::handle(&self.session, params)
+        })
+        .await
+    }
+
+    async fn code_action_resolve(&self, params: CodeAction) -> Result<CodeAction> {
+        guard(
+            "codeAction/resolve",
+            handlers::code_action_resolve::handle(&self.session, params),
+        )
+        .await?
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
+        guard(
+            "workspace/executeCommand",
+            handlers::execute_command::handle(&self.session, params),
+        )
+        .await?
+    }
+
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         guard(
             "textDocument/completion",

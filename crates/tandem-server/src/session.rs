@@ -39,6 +39,8 @@ pub struct Session {
     pub progress: OnceLock<crate::progress::ProgressSender>,
     /// The client can register file watchers for us (`workspace/didChangeWatchedFiles`).
     pub watched_files_registration: std::sync::atomic::AtomicBool,
+    /// Code actions: the client's capabilities for them and results that can be refined.
+    pub actions: crate::handlers::code_action::ActionState,
 }
 
 /// A completion's claim on its document: a newer one for the same document cancels it.
@@ -69,6 +71,7 @@ impl Session {
             down: Mutex::new(std::collections::HashMap::new()),
             progress: OnceLock::new(),
             watched_files_registration: std::sync::atomic::AtomicBool::new(false),
+            actions: Default::default(),
         }
     }
 

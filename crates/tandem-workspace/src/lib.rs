@@ -490,7 +490,10 @@ mod tests {
             read.push(p.strip_prefix(&dir).map(Path::to_path_buf).unwrap_or(p));
         });
         read.sort();
-        assert_eq!(read, [PathBuf::from("good.rs"), PathBuf::from("sub/deep.rs")]);
+        assert_eq!(
+            read,
+            [PathBuf::from("good.rs"), PathBuf::from("sub/deep.rs")]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

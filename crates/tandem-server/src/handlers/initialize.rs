@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use tandem_workspace::{FileEvent, Limits, Workspace};
 use tower_lsp_server::gen_lsp_types::{
-    CompletionOptions, InitializeParams, InitializeResult, InlineCompletionProvider, MessageType,
-    SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSync, TextDocumentSyncKind,
+    CodeActionOptions, CodeActionProvider, CompletionOptions, ExecuteCommandOptions,
+    InitializeParams, InitializeResult, InlineCompletionProvider, MessageType, SaveOptions,
+    ServerCapabilities, ServerInfo, TextDocumentSync, TextDocumentSyncKind,
     TextDocumentSyncOptions, WorkspaceFolders, WorkspaceFoldersServerCapabilities,
     WorkspaceOptions,
 };
@@ -27,6 +28,13 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
         .and_then(|g| g.position_encodings.as_deref());
     let encoding = from_proto::negotiate_encoding(offered);
     session.set_encoding(encoding);
+    let caps = serde_json::to_value(&params.capabilities).unwrap_or_default();
+    let _ = session
+        .actions
+        .caps
+        .set(super::code_action::ClientActionCaps::from_capabilities(
+            &caps,
+        ));
 
     read_user_config(session);
     for message in session
@@ -115,6 +123,23 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
             })),
             inline_completion_provider: Some(InlineCompletionProvider::Bool(true)),
             completion_provider: Some(CompletionOptions::default()),
+            code_action_provider: Some(CodeActionProvider::CodeActionOptions(CodeActionOptions {
+                code_action_kinds: Some(
+                    ["quickfix", "refactor.rewrite", "source"]
+                        .iter()
+                        .filter_map(|k| serde_json::from_value(serde_json::json!(k)).ok())
+                        .collect(),
+                ),
+                resolve_provider: Some(true),
+                ..CodeActionOptions::default()
+            })),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: vec![
+                    super::code_action::RUN_ACTION.to_owned(),
+                    super::code_action::REFINE.to_owned(),
+                ],
+                ..ExecuteCommandOptions::default()
+            }),
             workspace: Some(WorkspaceOptions {
                 workspace_folders: Some(WorkspaceFoldersServerCapabilities {
                     supported: Some(true),
