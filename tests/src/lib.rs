@@ -267,6 +267,8 @@ struct Shared {
     inbox: Mutex<Inbox>,
     changed: Condvar,
     stderr: Mutex<String>,
+    /// The result the client gives to server requests, by method (`null` when absent).
+    answers: Mutex<HashMap<String, Value>>,
 }
 
 impl Shared {
@@ -330,6 +332,7 @@ impl TestServer {
             inbox: Mutex::new(Inbox::default()),
             changed: Condvar::new(),
             stderr: Mutex::new(String::new()),
+            answers: Mutex::new(HashMap::new()),
         });
         {
             let shared = shared.clone();
@@ -566,7 +569,41 @@ impl TestServer {
         params["message"].as_str().unwrap_or_default().to_owned()
     }
 
-    /// Requests the server sent to the client (each answered with a null result).
+    /// Answers every later server request with this `method` with `result` (instead of null):
+    /// `workspace/applyEdit` with `{"applied": true}`, a `window/showMessageRequest` choice.
+    pub fn answer(&self, method: &str, result: Value) {
+        self.shared
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(method.to_owned(), result);
+    }
+
+    /// Waits for a request from the server with this method; returns it (the whole message).
+    #[track_caller]
+    pub fn wait_server_request(&self, method: &str) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut inbox = self.shared.lock();
+        loop {
+            if let Some(r) = inbox.server_requests.iter().find(|r| r["method"] == method) {
+                return r.clone();
+            }
+            let now = Instant::now();
+            if inbox.eof || now >= deadline {
+                drop(inbox);
+                self.fail(&format!("no {method} request from the server"));
+            }
+            inbox = self
+                .shared
+                .changed
+                .wait_timeout(inbox, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Requests the server sent to the client (each answered with a null result unless
+    /// [`TestServer::answer`] set one).
     pub fn server_requests(&self) -> Vec<Value> {
         self.shared.lock().server_requests.clone()
     }
@@ -778,7 +815,9 @@ impl Transcript {
 /// reachable, and the model servers are on it).
 pub fn isolate(cmd: &mut Command, home: &Path) {
     cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"));
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("TANDEM_CACHE_DIR");
     for var in [
         "HTTP_PROXY",
         "HTTPS_PROXY",
@@ -878,9 +917,21 @@ fn read_messages(stdout: impl Read, shared: &Shared, stdin: &Mutex<Option<ChildS
         let mut inbox = shared.lock();
         match (has_method, id) {
             (true, Some(id)) => {
-                // A request from the server: answer it with null so it never waits on us.
+                // A request from the server: answer it (null unless the test set an answer for
+                // its method) so it never waits on us.
                 inbox.server_requests.push(message.clone());
-                let reply = json!({ "jsonrpc": "2.0", "id": id, "result": null });
+                let result = message["method"]
+                    .as_str()
+                    .and_then(|m| {
+                        shared
+                            .answers
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(m)
+                            .cloned()
+                    })
+                    .unwrap_or(Value::Null);
+                let reply = json!({ "jsonrpc": "2.0", "id": id, "result": result });
                 let body = reply.to_string();
                 let mut stdin = stdin.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(stdin) = stdin.as_mut() {

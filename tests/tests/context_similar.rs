@@ -45,9 +45,9 @@ fn an_open_similar_document_reaches_the_prompt() {
         requests[1].prompt()
     );
 
-    // `context.similar = false` turns the source off.
+    // Without `similar` in `context.sources` the source is off.
     let mut options = openai_options(&model.url());
-    options["context"] = json!({ "similar": false });
+    options["context"] = json!({ "sources": ["definitions"] });
     server.configure(options);
     let _ = server.inline(&current, position, 1);
     let requests = model.wait_requests(3);

@@ -28,6 +28,8 @@ pub struct Config {
     pub context: ContextConfig,
     /// Which workspace files are read, and how much memory their indexes may use.
     pub workspace: WorkspaceConfig,
+    /// Code actions (document, test, fix, refactor, explain, your own) served by a chat model.
+    pub actions: ActionsConfig,
     /// Let the workspace's `tandem.toml` set keys that decide where code and credentials go
     /// (`kind`, `url`, `apiKeyEnv`, `headers`, `caCertPath`, `requestBody`). Honoured only from
     /// the user's own config file, `initializationOptions` and `didChangeConfiguration`.
@@ -235,11 +237,67 @@ pub struct ContextConfig {
     pub suffix_share: f32,
     /// Share of the token budget for snippets from other files.
     pub snippet_share: f32,
-    /// Offer the model code similar to the lines before the cursor, from open and recently
-    /// edited files of the same language.
-    pub similar: bool,
-    /// Most snippets of similar code per request.
+    /// The context sources used, each given a share of the snippet budget: `definitions`
+    /// (definitions of the identifiers used near the cursor, from the workspace symbol index)
+    /// and `similar` (code similar to the lines before the cursor, from open and recently
+    /// edited files). An empty list sends the current file only.
+    pub sources: Vec<ContextSource>,
+    /// Each source's share of the snippet budget, filled first by that source's best snippets;
+    /// what a source leaves unused goes to the best remaining snippets of any source.
+    pub source_shares: SourceShares,
+    /// How long each source may search, in milliseconds, before it is skipped with what it
+    /// has found (the completion never waits for a slow source).
+    pub source_timeout_ms: u64,
+    /// Most snippets per source per request.
     pub max_snippets: usize,
+}
+
+/// A context source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ContextSource {
+    /// Definitions of identifiers used near the cursor, resolved through the symbol index.
+    Definitions,
+    /// Windows of code similar to the lines before the cursor (Jaccard similarity).
+    Similar,
+}
+
+/// The shares of the snippet budget per source (normalized by their sum).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SourceShares {
+    /// Share for definitions.
+    pub definitions: f32,
+    /// Share for similar code.
+    pub similar: f32,
+}
+
+impl Default for SourceShares {
+    fn default() -> Self {
+        Self {
+            definitions: 0.6,
+            similar: 0.4,
+        }
+    }
+}
+
+impl SourceShares {
+    /// The share of `source`, normalized over `enabled` sources (0 when none has a share).
+    pub fn normalized(&self, source: ContextSource, enabled: &[ContextSource]) -> f32 {
+        let of = |s: ContextSource| {
+            let v = match s {
+                ContextSource::Definitions => self.definitions,
+                ContextSource::Similar => self.similar,
+            };
+            if v.is_finite() { v.max(0.0) } else { 0.0 }
+        };
+        let sum: f32 = enabled.iter().map(|s| of(*s)).sum();
+        if sum > 0.0 && enabled.contains(&source) {
+            of(source) / sum
+        } else {
+            0.0
+        }
+    }
 }
 
 impl Default for ContextConfig {
@@ -250,7 +308,9 @@ impl Default for ContextConfig {
             prefix_share: 0.55,
             suffix_share: 0.15,
             snippet_share: 0.30,
-            similar: true,
+            sources: vec![ContextSource::Definitions, ContextSource::Similar],
+            source_shares: SourceShares::default(),
+            source_timeout_ms: 5,
             max_snippets: 8,
         }
     }
@@ -261,8 +321,17 @@ impl Default for ContextConfig {
 pub struct WorkspaceConfig {
     /// Files larger than this are never read.
     pub max_file_bytes: u64,
-    /// Memory budget, in bytes of source text, shared by the workspace indexes.
+    /// Memory budget of the embedded model's index, in bytes of source text.
     pub index_budget_bytes: u64,
+    /// Reading a workspace folder stops once this many bytes of source text were read from it.
+    pub read_budget_bytes: u64,
+    /// Memory budget of the symbol index (definitions with their signatures and first lines),
+    /// in bytes. Past it, new files keep signatures only; past twice it, they are not indexed.
+    pub symbol_budget_bytes: u64,
+    /// Keep the symbol index on disk under the user's cache directory (`$TANDEM_CACHE_DIR`,
+    /// else `$XDG_CACHE_HOME/tandem`, else `~/.cache/tandem`), so that a restart parses only
+    /// the files that changed.
+    pub symbol_cache: bool,
 }
 
 impl Default for WorkspaceConfig {
@@ -270,6 +339,77 @@ impl Default for WorkspaceConfig {
         Self {
             max_file_bytes: 1_000_000,
             index_budget_bytes: 64_000_000,
+            read_budget_bytes: 512_000_000,
+            symbol_budget_bytes: 150_000_000,
+            symbol_cache: true,
+        }
+    }
+}
+
+/// Code actions: which chat model serves them, and the user's own actions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ActionsConfig {
+    /// Offer code actions at all.
+    pub enabled: bool,
+    /// The chat model for every action, of the same shape as `backend`. Unset: `backend` is
+    /// used when its kind can chat (`openai-chat`, `ollama`, `mistral`, `anthropic`); otherwise
+    /// the actions are listed as disabled.
+    pub backend: Option<BackendConfig>,
+    /// Most tokens a reply may take.
+    pub max_tokens: u32,
+    /// Your own actions, listed after Tandem's.
+    pub custom: Vec<CustomAction>,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            backend: None,
+            max_tokens: 2048,
+            custom: Vec::new(),
+        }
+    }
+}
+
+/// A user-defined code action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomAction {
+    /// The title shown in the editor's code action menu.
+    pub title: String,
+    /// The instruction sent to the model. Template variables: `{selection}`, `{code}`,
+    /// `{context}`, `{diagnostics}`, `{language}`, `{path}`. The reply's code replaces the
+    /// selection (or, without one, the definition at the cursor).
+    pub prompt: String,
+    /// LSP language ids the action is offered for; empty: every language.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Offer the action only on a selection (listed as disabled without one).
+    #[serde(default)]
+    pub needs_selection: bool,
+}
+
+impl ActionsConfig {
+    /// The backend that serves actions, or why there is none.
+    pub fn chat_backend<'a>(
+        &'a self,
+        completion: &'a BackendConfig,
+    ) -> Result<&'a BackendConfig, String> {
+        match &self.backend {
+            Some(b) if b.kind.can_chat() => Ok(b),
+            Some(b) => Err(format!(
+                "`actions.backend.kind` is `{}`, which cannot chat; configure actions.backend \
+                 with openai-chat, ollama, mistral or anthropic",
+                b.kind.as_str()
+            )),
+            None if completion.kind.can_chat() => Ok(completion),
+            None => Err(format!(
+                "the `{}` backend cannot chat; configure actions.backend (openai-chat, ollama, \
+                 mistral or anthropic)",
+                completion.kind.as_str()
+            )),
         }
     }
 }
@@ -417,6 +557,8 @@ fn validate(config: &Config) -> Vec<String> {
         ("prefixShare", c.prefix_share),
         ("suffixShare", c.suffix_share),
         ("snippetShare", c.snippet_share),
+        ("sourceShares.definitions", c.source_shares.definitions),
+        ("sourceShares.similar", c.source_shares.similar),
     ] {
         if !(0.0..=1.0).contains(&share) {
             problems.push(format!(
@@ -435,6 +577,33 @@ fn validate(config: &Config) -> Vec<String> {
         && !body.is_object()
     {
         problems.push("tandem: `backend.requestBody` must be a JSON object".to_owned());
+    }
+    let a = &config.actions;
+    if a.max_tokens == 0 || a.max_tokens > 32_768 {
+        problems.push(format!(
+            "tandem: `actions.maxTokens` must be between 1 and 32768, got {}",
+            a.max_tokens
+        ));
+    }
+    if let Some(ab) = &a.backend {
+        if ab.url.as_deref().is_some_and(|u| !u.starts_with("http")) {
+            problems.push(format!(
+                "tandem: `actions.backend.url` must start with http:// or https://, got `{}`",
+                ab.url.as_deref().unwrap_or_default()
+            ));
+        }
+        if let Some(body) = &ab.request_body
+            && !body.is_object()
+        {
+            problems.push("tandem: `actions.backend.requestBody` must be a JSON object".to_owned());
+        }
+    }
+    for (i, c) in a.custom.iter().enumerate() {
+        if c.title.trim().is_empty() || c.prompt.trim().is_empty() {
+            problems.push(format!(
+                "tandem: `actions.custom[{i}]` needs a non-empty `title` and `prompt`"
+            ));
+        }
     }
     problems
 }

@@ -18,7 +18,9 @@
 
 use ropey::Rope;
 
-use crate::config::{Config, ContextConfig};
+use std::collections::HashMap;
+
+use crate::config::{Config, ContextConfig, ContextSource};
 use crate::prompt::FimTemplate;
 use crate::request::{CompletionMode, CompletionRequest, Snippet};
 use crate::tokens::TokenCounter;
@@ -299,31 +301,83 @@ impl PromptBudget<'_> {
         let overhead = count(&self.template.overhead(&req, false));
         let budget = TokenBudget::split(limit.saturating_sub(overhead), context);
 
-        // Snippets: whole ones, best first, in their share; kept in the order given.
+        // Snippets: whole ones (or their brief form), best first, each source first within
+        // its share of the snippet budget, then any source in what is left; kept in the order
+        // given.
         let mut snippet_used = 0;
-        let mut chosen = vec![false; snippets.len()];
+        let mut kept: Vec<Snippet> = Vec::new();
         if !snippets.is_empty() {
             let header = count(&self.template.overhead(&req, true)).saturating_sub(overhead);
+            let render = |s: &Snippet| count(&self.template.render_snippet(s, &req.language));
+            let costs: Vec<(usize, Option<usize>)> = snippets
+                .iter()
+                .map(|s| {
+                    let brief = s.brief.as_ref().map(|b| {
+                        render(&Snippet {
+                            text: b.clone(),
+                            ..s.clone()
+                        })
+                    });
+                    (render(s), brief)
+                })
+                .collect();
             let mut order: Vec<usize> = (0..snippets.len()).collect();
             order.sort_by(|&a, &b| snippets[b].score.total_cmp(&snippets[a].score));
-            let mut used = header;
-            for i in order {
-                let cost = count(&self.template.render_snippet(&snippets[i], &req.language));
-                if used + cost <= budget.snippets {
-                    used += cost;
-                    chosen[i] = true;
+            let space = budget.snippets.saturating_sub(header);
+            let mut used = 0;
+            let mut by_source: HashMap<Option<ContextSource>, usize> = HashMap::new();
+            // What was taken of each snippet: nothing, its brief form, or all of it.
+            let mut taken: Vec<Option<bool>> = vec![None; snippets.len()];
+            for capped in [true, false] {
+                for &i in &order {
+                    if taken[i].is_some() {
+                        continue;
+                    }
+                    let source = crate::fusion::source_of(&snippets[i]);
+                    let cap = match source {
+                        Some(s) if capped => {
+                            let share = context.source_shares.normalized(s, &context.sources);
+                            (space as f32 * share) as usize
+                        }
+                        _ if capped => 0,
+                        _ => space,
+                    };
+                    let mine = by_source.get(&source).copied().unwrap_or(0);
+                    let fits =
+                        |cost: usize| used + cost <= space && (!capped || mine + cost <= cap);
+                    let (full, brief) = costs[i];
+                    let choice = if fits(full) {
+                        Some((true, full))
+                    } else {
+                        brief.filter(|&b| fits(b)).map(|b| (false, b))
+                    };
+                    if let Some((whole, cost)) = choice {
+                        taken[i] = Some(whole);
+                        used += cost;
+                        *by_source.entry(source).or_default() += cost;
+                    }
                 }
             }
-            if chosen.contains(&true) {
-                snippet_used = used;
+            for (snippet, took) in snippets.into_iter().zip(taken) {
+                match took {
+                    Some(true) => kept.push(snippet),
+                    Some(false) => {
+                        let brief = snippet.brief.clone().unwrap_or_default();
+                        let lines = brief.lines().count().max(1) as u32;
+                        kept.push(Snippet {
+                            end_line: snippet.start_line + lines - 1,
+                            text: brief,
+                            brief: None,
+                            ..snippet
+                        });
+                    }
+                    None => {}
+                }
+            }
+            if !kept.is_empty() {
+                snippet_used = header + used;
             }
         }
-        let mut kept: Vec<Snippet> = snippets
-            .into_iter()
-            .zip(&chosen)
-            .filter(|(_, c)| **c)
-            .map(|(s, _)| s)
-            .collect();
 
         let end = cut_suffix(
             rope,
@@ -506,6 +560,7 @@ mod tests {
             source: SnippetSource::Similar,
             kind: None,
             score,
+            brief: None,
         }
     }
 

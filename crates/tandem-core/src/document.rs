@@ -39,6 +39,18 @@ pub struct TextChange {
     pub text: String,
 }
 
+/// What one change did to a document: the text in chars `start..old_end` of `before` was
+/// replaced, giving `after`, where the new text ends at char `new_end`. The ropes are O(1)
+/// copies.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub before: Rope,
+    pub after: Rope,
+    pub start: usize,
+    pub old_end: usize,
+    pub new_end: usize,
+}
+
 /// An open document: its text, version and language.
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -86,16 +98,46 @@ impl Document {
 
     /// Applies the changes of one `didChange` in order, then takes the new version.
     pub fn apply_changes(&mut self, changes: &[TextChange], version: i32, enc: PositionEncoding) {
+        self.apply_changes_with(changes, version, enc, |_| {});
+    }
+
+    /// [`Document::apply_changes`], telling `on_edit` what each change did (for incremental
+    /// parsing, which needs the text before and after every change).
+    pub fn apply_changes_with(
+        &mut self,
+        changes: &[TextChange],
+        version: i32,
+        enc: PositionEncoding,
+        mut on_edit: impl FnMut(&Edit),
+    ) {
         for change in changes {
-            self.apply_change(change, enc);
+            let before = self.rope.clone();
+            let (start, old_end, new_end) = self.apply_change(change, enc);
+            on_edit(&Edit {
+                before,
+                after: self.rope.clone(),
+                start,
+                old_end,
+                new_end,
+            });
         }
         self.version = version;
     }
 
-    /// Applies one change; a reversed range is treated as the range between its ends.
-    pub fn apply_change(&mut self, change: &TextChange, enc: PositionEncoding) {
+    /// Applies one change; a reversed range is treated as the range between its ends. Returns
+    /// the character offsets of the change's start, of the replaced text's end before it and
+    /// of the inserted text's end after it.
+    pub fn apply_change(
+        &mut self,
+        change: &TextChange,
+        enc: PositionEncoding,
+    ) -> (usize, usize, usize) {
         match change.range {
-            None => self.rope = Rope::from_str(&change.text),
+            None => {
+                let old_end = self.rope.len_chars();
+                self.rope = Rope::from_str(&change.text);
+                (0, old_end, self.rope.len_chars())
+            }
             Some((start, end)) => {
                 let a = char_offset(&self.rope, start, enc);
                 // Most edits are insertions: an empty range needs one conversion, not two.
@@ -111,6 +153,7 @@ impl Document {
                 if !change.text.is_empty() {
                     self.rope.insert(a, &change.text);
                 }
+                (a, b, a + change.text.chars().count())
             }
         }
     }

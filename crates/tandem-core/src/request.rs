@@ -46,6 +46,10 @@ pub struct Snippet {
     pub kind: Option<String>,
     /// Relevance in 0..=1.
     pub score: f32,
+    /// A shorter form (a definition's bare signature) that packing uses when `text` does not
+    /// fit the budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brief: Option<String>,
 }
 
 /// One completion to compute.

@@ -19,7 +19,8 @@
 //!   [`SimilarLimits::max_snippets`] in all.
 //! - The work is bounded: at most [`SimilarLimits::max_documents`] documents and
 //!   [`SimilarLimits::max_bytes`] bytes of text are scanned, in the order given (callers put
-//!   the most relevant documents first); past that, what was found is returned.
+//!   the most relevant documents first), and the search stops at [`SimilarLimits::deadline`];
+//!   past that, what was found is returned.
 //!
 //! The order is deterministic: score descending, then path, then start line.
 
@@ -40,6 +41,8 @@ pub struct SimilarLimits {
     pub max_snippets: usize,
     pub max_documents: usize,
     pub max_bytes: usize,
+    /// Stop searching at this instant and return what was found.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for SimilarLimits {
@@ -53,6 +56,7 @@ impl Default for SimilarLimits {
             max_snippets: 8,
             max_documents: 200,
             max_bytes: 2_000_000,
+            deadline: None,
         }
     }
 }
@@ -254,6 +258,9 @@ pub fn similar_snippets(
         }
         if documents >= limits.max_documents
             || bytes.saturating_add(candidate.rope.len_bytes()) > limits.max_bytes
+            || limits
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
         {
             break;
         }
@@ -347,6 +354,7 @@ pub fn similar_snippets(
                 source: SnippetSource::Similar,
                 kind: None,
                 score: hit.score.clamp(0.0, 1.0),
+                brief: None,
             }
         })
         .collect()

@@ -38,6 +38,7 @@ fn snippets() -> impl Strategy<Value = Vec<Snippet>> {
                 source: SnippetSource::Similar,
                 kind: None,
                 score,
+                brief: None,
             })
             .collect()
     })

@@ -296,6 +296,7 @@ mod tests {
                 source: SnippetSource::Symbol,
                 kind: None,
                 score: 0.5,
+                brief: None,
             }],
             path: "src/main.rs".into(),
             language: "rust".into(),

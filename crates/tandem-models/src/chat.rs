@@ -632,6 +632,7 @@ mod tests {
                 source: SnippetSource::Definition,
                 kind: Some("function".into()),
                 score: 1.0,
+                brief: None,
             }],
             path: "src/main.rs".into(),
             language: "rust".into(),

@@ -187,6 +187,7 @@ mod tests {
                     source: SnippetSource::Definition,
                     kind: Some("function".into()),
                     score: 1.0,
+                    brief: None,
                 },
                 Snippet {
                     path: "src/lib.rs".into(),
@@ -196,6 +197,7 @@ mod tests {
                     source: SnippetSource::Similar,
                     kind: None,
                     score: 0.5,
+                    brief: None,
                 },
             ],
             path: "src/main.rs".into(),

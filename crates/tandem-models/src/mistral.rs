@@ -166,6 +166,7 @@ mod tests {
                 source: SnippetSource::Definition,
                 kind: None,
                 score: 1.0,
+                brief: None,
             }],
             path: "geo.py".into(),
             language: "python".into(),

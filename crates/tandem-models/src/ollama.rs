@@ -336,6 +336,7 @@ mod tests {
                 source: SnippetSource::Definition,
                 kind: Some("function".into()),
                 score: 1.0,
+                brief: None,
             }],
             path: "main.py".into(),
             language: "python".into(),

@@ -203,6 +203,7 @@ mod tests {
                 source: SnippetSource::Symbol,
                 kind: None,
                 score: 1.0,
+                brief: None,
             }],
             path: "main.py".into(),
             language: "python".into(),

@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::Value;
-use tandem_core::config::{LayerSource, resolve};
+use tandem_core::config::{ContextSource, LayerSource, resolve};
 use tandem_core::context::PromptBudget;
 use tandem_core::tokens::TokenCounter;
 use tandem_core::{
-    CompletionRequest, Config, CursorWindow, FimTemplate, Flow, PostProcessor, Snapshot,
+    BackendConfig, CompletionRequest, Config, CursorWindow, FimTemplate, Flow, PostProcessor,
+    Snapshot,
 };
+use tandem_core::{Edit, Snippet};
+use tandem_index::{DefinitionQuery, SymbolIndex};
 use tandem_models::{Backend, BackendError, EmbeddedIndex, WirePreview};
+use tandem_syntax::ParsedDocument;
 
 /// A loaded token counter, or why it could not be loaded (kept, so a bad file is read once).
 type CounterResult = Result<Arc<dyn TokenCounter>, BackendError>;
@@ -55,6 +59,8 @@ struct Layers {
 
 pub struct Engine {
     index: Arc<EmbeddedIndex>,
+    /// The workspace symbol index, for the definitions source.
+    symbols: Arc<SymbolIndex>,
     layers: Mutex<Layers>,
     /// The last valid configuration per root (`None`: documents outside every root).
     configs: Mutex<HashMap<Option<PathBuf>, Arc<Config>>>,
@@ -69,14 +75,26 @@ pub struct Engine {
 /// How many closed documents stay as "recent" sources of similar code.
 pub const RECENT_DOCUMENTS: usize = 20;
 
-/// A document kept for the similar-code source (a snapshot: O(1), shares the text).
-#[derive(Debug, Clone)]
+/// A document kept for the context sources (a snapshot: O(1), shares the text).
+#[derive(Clone)]
 struct StoredDocument {
     root: Option<PathBuf>,
     snapshot: Snapshot,
     open: bool,
     /// When it was last noted: newer documents are searched first.
     stamp: u64,
+    /// Its syntax tree, kept current edit by edit while it is open (languages with a grammar).
+    parsed: Option<Arc<Mutex<ParsedDocument>>>,
+}
+
+impl std::fmt::Debug for StoredDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredDocument")
+            .field("root", &self.root)
+            .field("version", &self.snapshot.version)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -87,8 +105,13 @@ struct DocumentStore {
 
 impl Engine {
     pub fn new(index_budget_bytes: u64) -> Self {
+        let workspace = tandem_core::config::WorkspaceConfig::default();
         Self {
             index: Arc::new(EmbeddedIndex::new(index_budget_bytes)),
+            symbols: Arc::new(SymbolIndex::new(
+                workspace.symbol_budget_bytes as usize,
+                None,
+            )),
             layers: Mutex::new(Layers::default()),
             configs: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
@@ -100,7 +123,11 @@ impl Engine {
     /// Notes the current text of an open document (`key`: its path relative to `root`), a
     /// source of similar code for completions under the same root. Cheap: the snapshot's
     /// rope shares the text.
+    ///
+    /// Parses it (once; edits then keep the tree current, see [`Engine::edit_document`]).
     pub fn note_document(&self, root: Option<&Path>, key: &str, snapshot: Snapshot) {
+        let parsed = syntax_language(&snapshot.language_id, key)
+            .map(|lang| Arc::new(Mutex::new(ParsedDocument::new(lang, &snapshot.rope))));
         let Ok(mut store) = self.documents.lock() else {
             return;
         };
@@ -113,8 +140,24 @@ impl Engine {
                 snapshot,
                 open: true,
                 stamp,
+                parsed,
             },
         );
+    }
+
+    /// Applies a document's edits to its syntax tree (cheap: the tree is marked, not
+    /// reparsed; the next completion reparses incrementally within its budget).
+    pub fn edit_document(&self, key: &str, edits: &[Edit]) {
+        let parsed = match self.documents.lock() {
+            Ok(store) => store.docs.get(key).and_then(|d| d.parsed.clone()),
+            Err(_) => None,
+        };
+        let Some(parsed) = parsed else { return };
+        if let Ok(mut parsed) = parsed.lock() {
+            for e in edits {
+                parsed.edit(&e.before, &e.after, e.start, e.old_end, e.new_end);
+            }
+        };
     }
 
     /// The new text of a noted document (documents never noted, e.g. ones the workspace
@@ -140,6 +183,8 @@ impl Engine {
         };
         if let Some(doc) = store.docs.get_mut(key) {
             doc.open = false;
+            // Closed documents are only searched as text.
+            doc.parsed = None;
         }
         let mut closed: Vec<(u64, String)> = store
             .docs
@@ -163,17 +208,124 @@ impl Engine {
         }
     }
 
+    /// The context sources' snippets at `input`, fused and deduplicated, best first.
+    fn snippets(&self, input: &CompletionInput, config: &Config) -> Vec<Snippet> {
+        let context = &config.context;
+        if context.sources.is_empty() || context.max_snippets == 0 {
+            return Vec::new();
+        }
+        let rope = &input.snapshot.rope;
+        // The lines the cursor window can take (the character caps bound the token budgets).
+        let window = CursorWindow::at(rope, input.offset, context);
+        let cursor = tandem_core::context::clamp_cursor(rope, input.offset);
+        let start = cursor - window.prefix.chars().count();
+        let end = cursor + window.suffix.chars().count();
+        let visible = (rope.char_to_line(start), rope.char_to_line(end));
+        let timeout = Duration::from_millis(context.source_timeout_ms);
+        let mut lists = Vec::new();
+        for source in &context.sources {
+            if lists.iter().any(|(s, _)| s == source) {
+                continue;
+            }
+            let deadline = Instant::now() + timeout;
+            let found = match source {
+                ContextSource::Definitions => self.definitions(input, config, visible, deadline),
+                ContextSource::Similar => self.similar(input, config, visible, deadline),
+            };
+            lists.push((*source, found));
+        }
+        tandem_core::fusion::fuse(
+            lists,
+            &context.source_shares,
+            tandem_core::fusion::Visible {
+                path: &input.path,
+                first_line: visible.0 as u32 + 1,
+                last_line: visible.1 as u32 + 1,
+            },
+        )
+    }
+
+    /// Definitions of the identifiers used near the cursor, from the symbol index.
+    fn definitions(
+        &self,
+        input: &CompletionInput,
+        config: &Config,
+        visible: (usize, usize),
+        deadline: Instant,
+    ) -> Vec<Snippet> {
+        let Some(root) = input.root.as_deref() else {
+            return Vec::new();
+        };
+        let Some(language) = syntax_language(&input.snapshot.language_id, &input.path) else {
+            return Vec::new();
+        };
+        let rope = &input.snapshot.rope;
+        let budget = deadline.saturating_duration_since(Instant::now());
+        // The document's own tree when it is current, else a fresh parse within the budget.
+        let stored = match self.documents.lock() {
+            Ok(store) => store.docs.get(&input.path).and_then(|d| {
+                (d.snapshot.version == input.snapshot.version
+                    && d.snapshot.rope.len_bytes() == rope.len_bytes())
+                .then(|| d.parsed.clone())
+                .flatten()
+            }),
+            Err(_) => None,
+        };
+        let parsed = match stored {
+            Some(parsed) => parsed,
+            // Not kept current (outside the store, or a stale snapshot): parse this snapshot,
+            // unless it is too large to parse on the request path.
+            None if rope.len_bytes() <= FRESH_PARSE_BYTES => {
+                Arc::new(Mutex::new(ParsedDocument::new(language, rope)))
+            }
+            None => return Vec::new(),
+        };
+        let Ok(mut parsed) = parsed.lock() else {
+            return Vec::new();
+        };
+        if !parsed.reparse(rope, budget) {
+            tracing::debug!(path = %input.path, "parse over budget; no definitions this time");
+            return Vec::new();
+        }
+        let Some(tree) = parsed.tree() else {
+            return Vec::new();
+        };
+        let source = rope.to_string();
+        let cursor = tandem_core::context::clamp_cursor(rope, input.offset);
+        let byte = rope.char_to_byte(cursor);
+        let identifiers =
+            tandem_syntax::identifiers_near(language, tree, source.as_bytes(), byte, LINES_ABOVE);
+        let imports = match self.symbols.file(root, &input.path) {
+            Some(file) => file.imports.clone(),
+            None => tandem_syntax::imports_in(language, tree, source.as_bytes()),
+        };
+        drop(parsed);
+        self.symbols.definition_snippets(&DefinitionQuery {
+            root,
+            path: &input.path,
+            identifiers: &identifiers,
+            imports: &imports,
+            visible: (visible.0 as u32, visible.1 as u32),
+            max_snippets: config.context.max_snippets,
+            deadline,
+        })
+    }
+
     /// Snippets of code similar to the lines before the cursor, from the current document and
     /// the noted ones under the same root (most recently noted first).
-    fn similar(&self, input: &CompletionInput, config: &Config) -> Vec<tandem_core::Snippet> {
+    fn similar(
+        &self,
+        input: &CompletionInput,
+        config: &Config,
+        visible: (usize, usize),
+        deadline: Instant,
+    ) -> Vec<Snippet> {
         use tandem_core::similar::{Candidate, SimilarLimits, SimilarQuery, similar_snippets};
         let limits = SimilarLimits {
             max_snippets: config.context.max_snippets,
+            deadline: Some(deadline),
             ..SimilarLimits::default()
         };
-        if !config.context.similar || limits.max_snippets == 0 {
-            return Vec::new();
-        }
         let mut others: Vec<(String, StoredDocument)> = match self.documents.lock() {
             Ok(store) => store
                 .docs
@@ -185,17 +337,13 @@ impl Engine {
         };
         others.sort_by(|a, b| b.1.stamp.cmp(&a.1.stamp).then_with(|| a.0.cmp(&b.0)));
         let rope = &input.snapshot.rope;
-        // The lines the cursor window can take (the character caps bound the token budgets).
-        let window = CursorWindow::at(rope, input.offset, &config.context);
         let cursor = tandem_core::context::clamp_cursor(rope, input.offset);
-        let start = cursor - window.prefix.chars().count();
-        let end = cursor + window.suffix.chars().count();
         let query = SimilarQuery {
             rope,
             cursor,
             path: &input.path,
             language: &input.snapshot.language_id,
-            exclude_lines: (rope.char_to_line(start), rope.char_to_line(end)),
+            exclude_lines: visible,
         };
         let mut candidates = vec![Candidate {
             path: &input.path,
@@ -212,6 +360,10 @@ impl Engine {
 
     pub fn index(&self) -> &Arc<EmbeddedIndex> {
         &self.index
+    }
+
+    pub fn symbols(&self) -> &Arc<SymbolIndex> {
+        &self.symbols
     }
 
     /// Sets the user's config file layer. A layer that does not fit the schema on its own is
@@ -326,17 +478,63 @@ impl Engine {
 
     /// The backend for a configuration, built once and kept for its pooled connections.
     pub fn backend(&self, config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
-        let key = serde_json::to_string(&config.backend).unwrap_or_default();
+        self.backend_for(&config.backend)
+    }
+
+    fn backend_for(&self, backend: &BackendConfig) -> Result<Arc<dyn Backend>, BackendError> {
+        let key = serde_json::to_string(backend).unwrap_or_default();
         // Built under the lock, so two first requests share one backend (and its breaker).
         let Ok(mut backends) = self.backends.lock() else {
-            return tandem_models::build(&config.backend, &self.index);
+            return tandem_models::build(backend, &self.index);
         };
         if let Some(b) = backends.get(&key) {
             return Ok(b.clone());
         }
-        let backend = tandem_models::build(&config.backend, &self.index)?;
-        backends.insert(key, backend.clone());
-        Ok(backend)
+        let built = tandem_models::build(backend, &self.index)?;
+        backends.insert(key, built.clone());
+        Ok(built)
+    }
+
+    /// The chat backend that serves code actions (`actions.backend`, else `backend` when it
+    /// can chat), or why there is none, worded for the user.
+    pub fn actions_backend(&self, config: &Config) -> Result<Arc<dyn Backend>, String> {
+        let chosen = config.actions.chat_backend(&config.backend)?;
+        self.backend_for(chosen).map_err(|e| e.to_string())
+    }
+
+    /// Context for an action at `input`: the context engine's snippets (definitions of the
+    /// identifiers near the cursor, similar code), fused as for completions.
+    pub fn action_snippets(
+        &self,
+        input: &CompletionInput,
+        config: &Config,
+    ) -> Vec<tandem_core::Snippet> {
+        self.snippets(input, config)
+    }
+
+    /// Asks `backend` for an action's reply and returns all of it. Dropping the future drops
+    /// the stream, which cancels the request.
+    pub async fn chat(
+        &self,
+        backend: &Arc<dyn Backend>,
+        prompt: &tandem_core::actions::ActionPrompt,
+        max_tokens: u32,
+    ) -> Result<String, BackendError> {
+        let request = tandem_models::ChatRequest {
+            messages: vec![
+                tandem_models::ChatMessage::system(prompt.system.clone()),
+                tandem_models::ChatMessage::user(prompt.user.clone()),
+            ],
+            max_tokens,
+            temperature: None,
+            stop: Vec::new(),
+        };
+        let mut stream = backend.chat(request).await?;
+        let mut reply = String::new();
+        while let Some(chunk) = stream.next().await {
+            reply.push_str(&chunk?.text);
+        }
+        Ok(reply)
     }
 
     /// The description and condition of the backend built for `config`, if it was built.
@@ -391,7 +589,7 @@ impl Engine {
             input.offset,
             input.path.clone(),
             input.snapshot.language_id.clone(),
-            self.similar(input, config),
+            self.snippets(input, config),
         ))
     }
 
@@ -441,8 +639,7 @@ impl Engine {
         }
         drop(stream);
         let backend_ms = ms(started.elapsed());
-        let syntax = tandem_syntax::Language::from_language_id(&input.snapshot.language_id)
-            .or_else(|| tandem_syntax::Language::from_path(&input.path));
+        let syntax = syntax_language(&input.snapshot.language_id, &input.path);
         let mut items: Vec<String> = Vec::new();
         for post in posts {
             let Some(text) = post.finish() else { continue };
@@ -469,6 +666,19 @@ impl Engine {
             total_ms: ms(started.elapsed()),
         })
     }
+}
+
+/// How many lines above the cursor the definitions source takes identifiers from.
+const LINES_ABOVE: usize = 8;
+
+/// Largest document parsed from scratch on the request path (documents kept current by
+/// their edits need no such parse).
+const FRESH_PARSE_BYTES: usize = 256 * 1024;
+
+/// The grammar for a document: by its language id, else by its path's extension.
+fn syntax_language(language_id: &str, path: &str) -> Option<tandem_syntax::Language> {
+    tandem_syntax::Language::from_language_id(language_id)
+        .or_else(|| tandem_syntax::Language::from_path(path))
 }
 
 /// The last `n` lines of `text` (the parse check needs the neighbourhood, not the file).

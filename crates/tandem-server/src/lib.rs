@@ -7,6 +7,7 @@
 pub mod engine;
 mod framing;
 mod handlers;
+mod progress;
 pub mod proto;
 mod server;
 mod session;

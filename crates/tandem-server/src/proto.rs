@@ -140,6 +140,23 @@ pub mod to_proto {
         }
     }
 
+    /// A `file:` URI for a local path, percent-encoding all but unreserved characters and `/`.
+    pub fn file_uri(path: &std::path::Path) -> String {
+        let mut out = String::from("file://");
+        let text = path.to_string_lossy().replace('\\', "/");
+        if !text.starts_with('/') {
+            out.push('/'); // Windows: `C:/x` is `file:///C:/x`
+        }
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+
     pub fn encoding(enc: PositionEncoding) -> lsp::PositionEncodingKind {
         match enc {
             PositionEncoding::Utf8 => lsp::PositionEncodingKind::UTF8,

@@ -66,11 +66,25 @@ impl LanguageServer for Server {
 
     async fn initialized(&self, _: InitializedParams) {
         crate::status::publish(&self.session);
+        self.session.progress().client_initialized();
+        // Not awaited here: a client slow to answer must not hold up the messages after it.
+        let session = Arc::clone(&self.session);
+        tokio::spawn(async move { handlers::did_change_watched_files::register(&session).await });
     }
 
     async fn shutdown(&self) -> Result<()> {
         tracing::info!("shutdown");
         self.shut_down.store(true, Ordering::SeqCst);
+        // What changed since the folders were scanned goes to the symbol cache.
+        let session = Arc::clone(&self.session);
+        let saved = tokio::task::spawn_blocking(move || {
+            for root in session.roots() {
+                session.engine.symbols().save(&root);
+            }
+        });
+        if let Err(e) = saved.await {
+            tracing::warn!("cannot save the symbol cache: {e}");
+        }
         Ok(())
     }
 
@@ -110,6 +124,12 @@ impl LanguageServer for Server {
         });
     }
 
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        guard_sync("workspace/didChangeWatchedFiles", || {
+            handlers::did_change_watched_files::handle(&self.session, params);
+        });
+    }
+
     async fn inline_completion(
         &self,
         params: InlineCompletionParams,
@@ -119,6 +139,32 @@ impl LanguageServer for Server {
             handlers::inline_completion::handle(&self.session, params),
         )
         .await
+    }
+
+    async fn code_action(
+        &self,
+        params: CodeActionParams,
+    ) -> Result<Option<Vec<CodeActionResponse>>> {
+        guard("textDocument/codeAction", async {
+            handlers::code_action::handle(&self.session, params)
+        })
+        .await
+    }
+
+    async fn code_action_resolve(&self, params: CodeAction) -> Result<CodeAction> {
+        guard(
+            "codeAction/resolve",
+            handlers::code_action_resolve::handle(&self.session, params),
+        )
+        .await?
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
+        guard(
+            "workspace/executeCommand",
+            handlers::execute_command::handle(&self.session, params),
+        )
+        .await?
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {

@@ -35,6 +35,12 @@ pub struct Session {
     status_tx: tokio::sync::mpsc::UnboundedSender<crate::status::Status>,
     /// Backends (by description) the user has been told are down, with the message shown.
     down: Mutex<std::collections::HashMap<String, String>>,
+    /// `$/progress` for indexing (a disabled sender when the client does not support it).
+    pub progress: OnceLock<crate::progress::ProgressSender>,
+    /// The client can register file watchers for us (`workspace/didChangeWatchedFiles`).
+    pub watched_files_registration: std::sync::atomic::AtomicBool,
+    /// Code actions: the client's capabilities for them and results that can be refined.
+    pub actions: crate::handlers::code_action::ActionState,
 }
 
 /// A completion's claim on its document: a newer one for the same document cancels it.
@@ -63,7 +69,28 @@ impl Session {
             last_status: Mutex::new(None),
             status_tx,
             down: Mutex::new(std::collections::HashMap::new()),
+            progress: OnceLock::new(),
+            watched_files_registration: std::sync::atomic::AtomicBool::new(false),
+            actions: Default::default(),
         }
+    }
+
+    /// Indexes a document's text in the symbol index, off the async runtime (parsing takes
+    /// milliseconds).
+    pub fn index_symbols(&self, root: Option<PathBuf>, key: String, text: String) {
+        let Some(root) = root else { return };
+        let symbols = self.engine.symbols().clone();
+        tokio::task::spawn_blocking(move || {
+            symbols.upsert(&root, &key, &text);
+        });
+    }
+
+    /// The progress sender (disabled before `initialize`).
+    pub fn progress(&self) -> crate::progress::ProgressSender {
+        self.progress
+            .get()
+            .cloned()
+            .unwrap_or_else(crate::progress::ProgressSender::disabled)
     }
 
     pub fn encoding(&self) -> PositionEncoding {

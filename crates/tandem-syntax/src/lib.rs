@@ -26,6 +26,9 @@ pub use imports::{Import, imports, imports_in};
 pub use near::identifiers_near;
 pub use tags::{DefKind, Definition, definitions, definitions_in, enclosing_definition};
 
+/// The tree-sitter version whose trees this crate's API takes and gives.
+pub use tree_sitter;
+
 use tree_sitter::{Parser, Tree};
 
 /// A language with a bundled grammar.
@@ -114,7 +117,8 @@ impl Language {
         }
     }
 
-    pub(crate) fn grammar(self) -> tree_sitter::Language {
+    /// The tree-sitter grammar, for callers with queries of their own.
+    pub fn grammar(self) -> tree_sitter::Language {
         match self {
             Language::Rust => tree_sitter_rust::LANGUAGE.into(),
             Language::Python => tree_sitter_python::LANGUAGE.into(),

@@ -11,7 +11,9 @@ const STATEMENT_MAX_BYTES: usize = 4096;
 /// Identifiers the code near `byte` uses: those in the current statement up to the cursor,
 /// in the enclosing function's signature and in the `lines_above` lines above the cursor,
 /// nearest first, deduplicated, excluding keywords and the names defined at those places
-/// (the definitions' own names, parameters, local bindings). Works from the tree.
+/// (the definitions' own names, parameters, local bindings — and their uses: they need no
+/// looking up). Field and method names (`x.method` → `method`) and both parts of qualified
+/// names (`pkg.Name`) count. Works from the tree.
 pub fn identifiers_near(
     language: Language,
     tree: &Tree,
@@ -49,13 +51,19 @@ pub fn identifiers_near(
         collect_identifiers(root, range.clone(), &mut found);
     }
     found.sort_by_key(|n| std::cmp::Reverse(n.start_byte()));
+    // Names bound here (parameters, locals, the definition's own name) are known already:
+    // their uses are left out too.
+    let (bindings, uses): (Vec<Node<'_>>, Vec<Node<'_>>) =
+        found.into_iter().partition(|n| is_binding(*n));
+    let bound: Vec<String> = bindings.into_iter().map(|n| node_text(n, source)).collect();
     let mut names: Vec<String> = Vec::new();
-    for node in found {
-        if is_binding(node) {
-            continue;
-        }
+    for node in uses {
         let name = node_text(node, source);
-        if name.is_empty() || is_keyword(language, &name) || names.contains(&name) {
+        if name.is_empty()
+            || is_keyword(language, &name)
+            || bound.contains(&name)
+            || names.contains(&name)
+        {
             continue;
         }
         names.push(name);
@@ -160,6 +168,7 @@ fn is_identifier(kind: &str) -> bool {
             | "property_identifier"
             | "private_property_identifier"
             | "shorthand_property_identifier"
+            | "shorthand_property_identifier_pattern"
             | "package_identifier"
             | "namespace_identifier"
     )
@@ -212,6 +221,8 @@ fn is_binding(node: Node<'_>) -> bool {
                 | "pointer_declarator"
                 | "reference_declarator"
                 | "array_declarator"
+                | "tuple_struct_pattern"
+                | "as_pattern"
         );
         if !wrapper {
             break;
@@ -267,12 +278,18 @@ fn is_binding(node: Node<'_>) -> bool {
             | "enhanced_for_statement",
             Some("name"),
         ) => true,
-        ("let_declaration" | "parameter" | "for_expression", Some("pattern")) => true,
+        ("let_declaration" | "let_condition" | "parameter" | "for_expression", Some("pattern")) => {
+            true
+        }
+        ("match_pattern", _) => true,
+        ("for_in_clause", Some("left")) => true,
+        ("for_range_loop", Some("declarator")) => true,
         ("required_parameter" | "optional_parameter", Some("pattern")) => true,
         ("arrow_function", Some("parameter")) => true,
         ("short_var_declaration" | "range_clause" | "for_in_statement", Some("left")) => true,
         ("for_statement", Some("left")) => true,
         ("assignment", Some("left")) => true,
+        ("keyword_argument", Some("name")) => true,
         ("function_declarator" | "init_declarator", Some("declarator")) => true,
         ("parameter_declaration" | "declaration", Some("declarator")) => true,
         _ => false,

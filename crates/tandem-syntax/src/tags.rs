@@ -191,7 +191,10 @@ fn collect(
         cursor.set_byte_range(range);
     }
     let mut found = Vec::new();
-    let mut matches = cursor.matches(query, root, source);
+    // Predicates (`#match?`) read node text through this, which stays in bounds even when
+    // `source` is not the tree's text.
+    let text = |node: Node<'_>| std::iter::once(source.get(node.byte_range()).unwrap_or_default());
+    let mut matches = cursor.matches(query, root, text);
     while let Some(m) = matches.next() {
         let mut item = None;
         let mut name = None;
@@ -390,7 +393,7 @@ fn build(
     };
     let item = widen(language, node);
     let head = head_start(item);
-    let end = signature_end(language, item, kind).max(head.start_byte());
+    let end = signature_end(language, node, item, kind).max(head.start_byte());
     Some(Definition {
         name,
         kind,
@@ -414,14 +417,15 @@ fn end_row(node: Node<'_>) -> usize {
 }
 
 /// The node a definition spans: its `export` statement, its `template <...>` declaration, its
-/// Go `type`/`const` declaration when that declares only it.
+/// Python decorators, its Go `type`/`const` declaration when that declares only it.
 fn widen<'t>(language: Language, node: Node<'t>) -> Node<'t> {
     let Some(parent) = node.parent() else {
         return node;
     };
     match (language, parent.kind()) {
         (Language::JavaScript | Language::TypeScript | Language::Tsx, "export_statement")
-        | (Language::Cpp, "template_declaration") => parent,
+        | (Language::Cpp, "template_declaration")
+        | (Language::Python, "decorated_definition") => parent,
         (Language::Go, "type_declaration" | "const_declaration") => {
             if parent.named_child_count() == 1 {
                 parent
@@ -469,13 +473,13 @@ fn head_start(item: Node<'_>) -> Node<'_> {
     item
 }
 
-/// Where the signature ends: before the body.
-fn signature_end(language: Language, item: Node<'_>, kind: DefKind) -> usize {
+/// Where the signature of `node` (spanning `item`) ends: before the body.
+fn signature_end(language: Language, node: Node<'_>, item: Node<'_>, kind: DefKind) -> usize {
     if matches!(kind, DefKind::Constant | DefKind::TypeAlias) {
         return item.end_byte();
     }
     if language == Language::Python {
-        return item
+        return node
             .child_by_field_name("body")
             .map_or(item.end_byte(), |body| body.start_byte());
     }

@@ -69,18 +69,34 @@ fn walker(dir: &Path) -> WalkBuilder {
 }
 
 /// Reads a file the walker yielded, unless it is too large or does not look like source code.
+/// What is skipped is logged (at debug level: a large tree skips many files) with the reason.
 fn read_source(path: &Path, limits: &Limits) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > limits.max_file_bytes {
-        return None;
+    let skip = |why: &str| {
+        tracing::debug!(path = %path.display(), "skipped: {why}");
+        None
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return skip(&format!("cannot stat: {e}")),
+    };
+    if !meta.is_file() {
+        return skip("not a regular file");
     }
-    let bytes = std::fs::read(path).ok()?;
+    if meta.len() > limits.max_file_bytes {
+        return skip("larger than workspace.maxFileBytes");
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return skip(&format!("cannot read: {e}")),
+    };
     if bytes.iter().take(8192).any(|&b| b == 0) {
-        return None; // binary
+        return skip("binary");
     }
-    let text = String::from_utf8(bytes).ok()?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        return skip("not UTF-8");
+    };
     if looks_generated(path, &text) {
-        return None;
+        return skip("minified, generated or a lock file");
     }
     Some(text)
 }
@@ -212,6 +228,39 @@ impl Workspace {
         if let Ok(mut roots) = self.roots.lock() {
             roots.retain(|r| r.root != root);
         }
+    }
+
+    /// Re-reads `path` (a file the client says changed, was created or deleted), under the
+    /// nearest root that contains it: a `Changed` event with its text if the workspace rules
+    /// allow reading it and it looks like source code, else `Removed`. Paths outside every
+    /// root are ignored.
+    pub fn refresh(&self, path: &Path) {
+        let root = match self.wanted.lock() {
+            Ok(wanted) => wanted
+                .iter()
+                .filter(|r| path.starts_with(r))
+                .max_by_key(|r| r.components().count())
+                .cloned(),
+            Err(_) => None,
+        };
+        let Some(root) = root else { return };
+        let root: Arc<Path> = Arc::from(root.as_path());
+        let text = if path.is_file() && is_allowed(&root, path) {
+            read_source(path, &self.limits)
+        } else {
+            None
+        };
+        let _ = self.tx.send(match text {
+            Some(text) => FileEvent::Changed {
+                root,
+                path: path.to_path_buf(),
+                text: text.into(),
+            },
+            None => FileEvent::Removed {
+                root,
+                path: path.to_path_buf(),
+            },
+        });
     }
 
     fn scan_and_watch(self: Arc<Self>, root: PathBuf) {
@@ -419,6 +468,33 @@ mod tests {
         assert!(!is_allowed(&root, &root.join("build/out.rs")));
         assert!(!is_allowed(&root, &root.join("private/p.rs")));
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn bad_files_are_skipped_and_the_walk_goes_on() {
+        let dir = std::env::temp_dir().join(format!("tandem-ws-bad-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+        std::fs::write(dir.join("good.rs"), "fn good() {}\n").expect("write");
+        std::fs::write(dir.join("binary.rs"), b"fn a() {}\0\0\0").expect("write");
+        std::fs::write(dir.join("latin1.py"), b"x = '\xe9t\xe9'\n").expect("write");
+        std::fs::write(dir.join("sub/deep.rs"), "fn deep() {}\n").expect("write");
+        #[cfg(unix)]
+        {
+            // A symlink loop, and a link to a missing file.
+            let _ = std::os::unix::fs::symlink(&dir, dir.join("sub/loop"));
+            let _ = std::os::unix::fs::symlink(dir.join("missing.rs"), dir.join("dangling.rs"));
+        }
+        let mut read = Vec::new();
+        scan(&dir, &Limits::default(), |p, _| {
+            read.push(p.strip_prefix(&dir).map(Path::to_path_buf).unwrap_or(p));
+        });
+        read.sort();
+        assert_eq!(
+            read,
+            [PathBuf::from("good.rs"), PathBuf::from("sub/deep.rs")]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -263,6 +263,46 @@ fn input_at(location: &str, root: Option<PathBuf>) -> Result<(CompletionInput, P
     ))
 }
 
+/// Fills the symbol index with `root`'s files (parsing only those not in the on-disk cache),
+/// as the server does when it opens a folder; a no-op when the definitions source is off.
+fn index_symbols(engine: &Engine, root: &Path) {
+    let config = engine.config(Some(root));
+    if !config
+        .context
+        .sources
+        .contains(&tandem_core::config::ContextSource::Definitions)
+    {
+        return;
+    }
+    let symbols = engine.symbols();
+    symbols.configure(
+        usize::try_from(config.workspace.symbol_budget_bytes).unwrap_or(usize::MAX),
+        config
+            .workspace
+            .symbol_cache
+            .then(tandem_index::cache::default_dir)
+            .flatten(),
+    );
+    symbols.add_root(root);
+    let limits = tandem_workspace::Limits {
+        max_file_bytes: config.workspace.max_file_bytes,
+        budget_bytes: config.workspace.read_budget_bytes,
+    };
+    let mut batch: Vec<(String, std::sync::Arc<str>)> = Vec::new();
+    tandem_workspace::scan(root, &limits, |path, text| {
+        let key = tandem_workspace::file_key(Some(root), &path);
+        if tandem_syntax::Language::from_path(&key).is_some() {
+            batch.push((key, text.into()));
+            if batch.len() >= 512 {
+                symbols.upsert_many(root, &batch);
+                batch.clear();
+            }
+        }
+    });
+    symbols.upsert_many(root, &batch);
+    symbols.save(root);
+}
+
 /// Most files the CLI offers the similar-code source, and most bytes it reads to find them.
 const SIMILAR_FILES: usize = 50;
 const SIMILAR_SCAN_BYTES: u64 = 4_000_000;
@@ -273,7 +313,12 @@ const SIMILAR_SCAN_BYTES: u64 = 4_000_000;
 fn note_similar_sources(engine: &Engine, root: &Path, input: &CompletionInput) {
     use tandem_core::similar::language_family;
     let config = engine.config(Some(root));
-    if !config.context.similar || config.context.max_snippets == 0 {
+    if !config
+        .context
+        .sources
+        .contains(&tandem_core::config::ContextSource::Similar)
+        || config.context.max_snippets == 0
+    {
         return;
     }
     let family = language_family(&input.snapshot.language_id).to_owned();
@@ -311,6 +356,7 @@ async fn complete(
 ) -> Result<ExitCode> {
     let (input, root) = input_at(location, root)?;
     let (engine, index_ms, _) = engine_for(&root, config, true)?;
+    index_symbols(&engine, &root);
     note_similar_sources(&engine, &root, &input);
     let output = engine
         .complete(&input)
@@ -335,6 +381,7 @@ async fn complete(
 fn context(location: &str, root: Option<PathBuf>, config: Option<PathBuf>) -> Result<ExitCode> {
     let (input, root) = input_at(location, root)?;
     let (engine, _, _) = engine_for(&root, config, false)?;
+    index_symbols(&engine, &root);
     note_similar_sources(&engine, &root, &input);
     let (request, preview) = engine.preview(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
     let value = json!({

@@ -20,11 +20,16 @@ pub fn handle(session: &Session, params: DidChangeTextDocumentParams) {
         .into_iter()
         .map(from_proto::text_change)
         .collect();
-    doc.apply_changes(&changes, params.text_document.version, enc);
+    let mut edits = Vec::with_capacity(changes.len());
+    doc.apply_changes_with(&changes, params.text_document.version, enc, |e| {
+        edits.push(e.clone());
+    });
     let snapshot = doc.snapshot();
     drop(doc);
-    // The similar-code source sees the new text (a rope clone shares it).
+    // The context sources see the new text (a rope clone shares it), and the document's
+    // syntax tree takes the edits (the reparse waits for the next completion).
     if let Some((_, _, key)) = session.locate(&uri) {
+        session.engine.edit_document(&key, &edits);
         session.engine.update_document(&key, snapshot);
     }
 }

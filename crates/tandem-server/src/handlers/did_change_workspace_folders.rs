@@ -11,6 +11,8 @@ pub fn handle(session: &Session, params: DidChangeWorkspaceFoldersParams) {
         if let Some(path) = from_proto::file_path(&folder.uri) {
             session.remove_root(&path);
             session.engine.set_workspace_layer(&path, None);
+            session.engine.symbols().save(&path);
+            session.engine.symbols().remove_root(&path);
             if let Some(ws) = session.workspace.get() {
                 ws.remove_root(&path);
             }

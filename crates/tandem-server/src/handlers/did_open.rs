@@ -15,6 +15,8 @@ pub fn handle(session: &Session, params: DidOpenTextDocumentParams) {
         && allowed_in_index(root.as_deref(), &file)
     {
         session.engine.index().upsert(&key, &doc.text);
+        // The symbol index takes the editor's text, which may be ahead of the disk.
+        session.index_symbols(root.clone(), key.clone(), doc.text.clone());
         // And it is a source of similar code for the other documents.
         session
             .engine

@@ -1,4 +1,5 @@
-//! `textDocument/didSave`: the saved text becomes the embedded model's view of the file.
+//! `textDocument/didSave`: the saved text becomes the embedded model's and the symbol index's
+//! view of the file.
 
 use tower_lsp_server::gen_lsp_types::DidSaveTextDocumentParams;
 
@@ -11,9 +12,8 @@ pub fn handle(session: &Session, params: DidSaveTextDocumentParams) {
         return;
     };
     if super::did_open::allowed_in_index(root.as_deref(), &file) {
-        session
-            .engine
-            .index()
-            .upsert(&key, &snapshot.rope.to_string());
+        let text = snapshot.rope.to_string();
+        session.engine.index().upsert(&key, &text);
+        session.index_symbols(root, key, text);
     }
 }

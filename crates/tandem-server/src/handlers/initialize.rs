@@ -1,18 +1,22 @@
 //! `initialize`: negotiate the position encoding, read the configuration layers, open the
 //! workspace folders and advertise what Tandem serves.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tandem_workspace::{FileEvent, Limits, Workspace};
 use tower_lsp_server::gen_lsp_types::{
-    CompletionOptions, InitializeParams, InitializeResult, InlineCompletionProvider, MessageType,
-    SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSync, TextDocumentSyncKind,
+    CodeActionOptions, CodeActionProvider, CompletionOptions, ExecuteCommandOptions,
+    InitializeParams, InitializeResult, InlineCompletionProvider, MessageType, SaveOptions,
+    ServerCapabilities, ServerInfo, TextDocumentSync, TextDocumentSyncKind,
     TextDocumentSyncOptions, WorkspaceFolders, WorkspaceFoldersServerCapabilities,
     WorkspaceOptions,
 };
 
 use crate::engine::parse_toml_layer;
+use crate::progress::ProgressEvent;
 use crate::proto::{from_proto, to_proto};
 use crate::session::Session;
 
@@ -24,6 +28,13 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
         .and_then(|g| g.position_encodings.as_deref());
     let encoding = from_proto::negotiate_encoding(offered);
     session.set_encoding(encoding);
+    let caps = serde_json::to_value(&params.capabilities).unwrap_or_default();
+    let _ = session
+        .actions
+        .caps
+        .set(super::code_action::ClientActionCaps::from_capabilities(
+            &caps,
+        ));
 
     read_user_config(session);
     for message in session
@@ -41,10 +52,38 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
         .engine
         .index()
         .set_budget(config.workspace.index_budget_bytes);
+    session.engine.symbols().configure(
+        usize::try_from(config.workspace.symbol_budget_bytes).unwrap_or(usize::MAX),
+        config
+            .workspace
+            .symbol_cache
+            .then(tandem_index::cache::default_dir)
+            .flatten(),
+    );
     let limits = Limits {
         max_file_bytes: config.workspace.max_file_bytes,
-        budget_bytes: config.workspace.index_budget_bytes,
+        budget_bytes: config.workspace.read_budget_bytes,
     };
+    let capabilities = &params.capabilities;
+    let progress = capabilities
+        .window
+        .as_ref()
+        .and_then(|w| w.work_done_progress)
+        .unwrap_or(false);
+    let _ = session.progress.set(if progress {
+        crate::progress::ProgressSender::start(session.client.clone())
+    } else {
+        crate::progress::ProgressSender::disabled()
+    });
+    let watchers = capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.did_change_watched_files.as_ref())
+        .and_then(|d| d.dynamic_registration)
+        .unwrap_or(false);
+    session
+        .watched_files_registration
+        .store(watchers, std::sync::atomic::Ordering::Relaxed);
     let (workspace, events) = Workspace::new(limits);
     let _ = session.workspace.set(workspace);
     feed_index(session, events);
@@ -84,6 +123,23 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
             })),
             inline_completion_provider: Some(InlineCompletionProvider::Bool(true)),
             completion_provider: Some(CompletionOptions::default()),
+            code_action_provider: Some(CodeActionProvider::CodeActionOptions(CodeActionOptions {
+                code_action_kinds: Some(
+                    ["quickfix", "refactor.rewrite", "source"]
+                        .iter()
+                        .filter_map(|k| serde_json::from_value(serde_json::json!(k)).ok())
+                        .collect(),
+                ),
+                resolve_provider: Some(true),
+                ..CodeActionOptions::default()
+            })),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: vec![
+                    super::code_action::RUN_ACTION.to_owned(),
+                    super::code_action::REFINE.to_owned(),
+                ],
+                ..ExecuteCommandOptions::default()
+            }),
             workspace: Some(WorkspaceOptions {
                 workspace_folders: Some(WorkspaceFoldersServerCapabilities {
                     supported: Some(true),
@@ -129,8 +185,21 @@ pub fn open_root(session: &Session, root: PathBuf) {
         session.report(MessageType::Warning, message);
     }
     if let Some(ws) = session.workspace.get() {
+        session.progress().send(ProgressEvent::Begin {
+            token: progress_token(&root),
+            title: "Tandem: indexing".to_owned(),
+            message: root.file_name().map_or_else(
+                || root.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        });
         ws.add_root(root);
     }
+}
+
+/// The `$/progress` token of a root's indexing.
+fn progress_token(root: &std::path::Path) -> String {
+    format!("tandem/index/{}", root.display())
 }
 
 fn read_user_config(session: &Session) {
@@ -171,26 +240,108 @@ fn read_user_config(session: &Session) {
     }
 }
 
-/// Feeds workspace file events into the embedded index, off the async runtime.
-fn feed_index(session: &Session, mut events: tokio::sync::mpsc::UnboundedReceiver<FileEvent>) {
-    let index = session.engine.index().clone();
-    let spawned = std::thread::Builder::new().name("tandem-index".into()).spawn(move || {
-        while let Some(event) = events.blocking_recv() {
-            match event {
-                FileEvent::Changed { root, path, text } => {
-                    index.upsert(&tandem_workspace::file_key(Some(&root), &path), &text);
+/// Feeds workspace file events into the embedded index and the symbol index, off the async
+/// runtime. Events are taken in batches so that the symbol index parses on every core; a root's
+/// first event loads its symbol cache, its `Scanned` event writes it back and ends its
+/// `$/progress`.
+fn feed_index(session: &Arc<Session>, mut events: tokio::sync::mpsc::UnboundedReceiver<FileEvent>) {
+    let session = Arc::clone(session);
+    let spawned = std::thread::Builder::new()
+        .name("tandem-index".into())
+        .spawn(move || {
+            let index = session.engine.index().clone();
+            let symbols = session.engine.symbols().clone();
+            let progress = session.progress();
+            // Files indexed per root since its scan began, and when progress was last reported.
+            let mut counts: HashMap<PathBuf, (usize, Instant)> = HashMap::new();
+            let mut pending: Vec<(String, Arc<str>)> = Vec::new();
+            let mut pending_root: Option<Arc<Path>> = None;
+            let flush = |root: &Option<Arc<Path>>,
+                         pending: &mut Vec<(String, Arc<str>)>,
+                         counts: &mut HashMap<PathBuf, (usize, Instant)>| {
+                let Some(root) = root else { return };
+                if pending.is_empty() {
+                    return;
                 }
-                FileEvent::Removed { root, path } => {
-                    index.remove(&tandem_workspace::file_key(Some(&root), &path));
+                symbols.add_root(root);
+                symbols.upsert_many(root, pending);
+                let entry = counts
+                    .entry(root.to_path_buf())
+                    .or_insert_with(|| (0, Instant::now()));
+                entry.0 += pending.len();
+                if entry.1.elapsed() >= PROGRESS_EVERY {
+                    entry.1 = Instant::now();
+                    progress.send(ProgressEvent::Report {
+                        token: progress_token(root),
+                        message: format!("{} files", entry.0),
+                    });
                 }
-                FileEvent::Scanned { root, files, bytes } => {
-                    let stats = index.stats();
-                    tracing::info!(root = %root.display(), files, bytes, index_bytes = stats.bytes, "embedded index ready");
+                pending.clear();
+            };
+            while let Some(first) = events.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match events.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(_) => break,
+                    }
                 }
+                for event in batch {
+                    match event {
+                        FileEvent::Changed { root, path, text } => {
+                            let key = tandem_workspace::file_key(Some(&root), &path);
+                            index.upsert(&key, &text);
+                            if pending_root.as_ref() != Some(&root) {
+                                flush(&pending_root, &mut pending, &mut counts);
+                                pending_root = Some(root);
+                            }
+                            pending.push((key, text));
+                        }
+                        FileEvent::Removed { root, path } => {
+                            flush(&pending_root, &mut pending, &mut counts);
+                            let key = tandem_workspace::file_key(Some(&root), &path);
+                            index.remove(&key);
+                            symbols.remove(&root, &key);
+                        }
+                        FileEvent::Scanned { root, files, bytes } => {
+                            flush(&pending_root, &mut pending, &mut counts);
+                            counts.remove(&root);
+                            symbols.save(&root);
+                            let embedded = index.stats();
+                            let stats = symbols.stats(Some(&root));
+                            tracing::info!(
+                                root = %root.display(),
+                                files,
+                                bytes,
+                                index_bytes = embedded.bytes,
+                                symbols = stats.symbols,
+                                symbol_files = stats.files,
+                                symbol_bytes = stats.bytes,
+                                from_cache = stats.from_cache,
+                                parsed = stats.parsed,
+                                "workspace indexed"
+                            );
+                            progress.send(ProgressEvent::End {
+                                token: progress_token(&root),
+                                message: format!(
+                                    "{files} files, {} symbols ({} from cache), {:.1} MB",
+                                    stats.symbols,
+                                    stats.from_cache,
+                                    stats.bytes as f64 / 1e6
+                                ),
+                            });
+                        }
+                    }
+                }
+                flush(&pending_root, &mut pending, &mut counts);
             }
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::error!("cannot start the indexer: {e}");
     }
 }
+
+/// Most file events taken at once.
+const BATCH: usize = 256;
+/// How often indexing progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);

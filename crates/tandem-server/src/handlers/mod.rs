@@ -1,13 +1,17 @@
 //! One module per LSP method. Each handler converts at the edge (`proto`) and works on
 //! Tandem's own types.
 
+pub mod code_action;
+pub mod code_action_resolve;
 pub mod completion;
 pub mod did_change;
 pub mod did_change_configuration;
+pub mod did_change_watched_files;
 pub mod did_change_workspace_folders;
 pub mod did_close;
 pub mod did_open;
 pub mod did_save;
+pub mod execute_command;
 pub mod initialize;
 pub mod inline_completion;
 

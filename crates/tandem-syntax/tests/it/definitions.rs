@@ -547,3 +547,30 @@ T max(T a, T b) { return a > b ? a : b; }
         "#]],
     );
 }
+
+#[test]
+fn ranges_cover_the_whole_item_and_lines_start_at_the_signature() {
+    let source = "x = 1\n\n@cache\n@trace(level=2)\ndef run(a):\n    return a\n";
+    let defs = definitions(Language::Python, source);
+    let [run] = defs.as_slice() else {
+        panic!("{defs:?}")
+    };
+    assert_eq!(
+        &source[run.byte_range.clone()],
+        "@cache\n@trace(level=2)\ndef run(a):\n    return a"
+    );
+    assert_eq!((run.start_line, run.end_line), (4, 5));
+
+    let source = "/// Docs.\n#[inline]\npub fn f() -> u32 {\n    1\n}\n";
+    let defs = definitions(Language::Rust, source);
+    let [f] = defs.as_slice() else {
+        panic!("{defs:?}")
+    };
+    assert_eq!(
+        &source[f.byte_range.clone()],
+        "pub fn f() -> u32 {\n    1\n}"
+    );
+    assert_eq!(f.signature, "pub fn f() -> u32");
+    assert_eq!((f.start_line, f.end_line), (2, 4));
+    assert_eq!(f.container, None);
+}

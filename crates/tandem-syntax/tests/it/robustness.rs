@@ -1,1 +1,136 @@
+//! Nothing panics on garbage: random bytes, truncated programs, deep nesting, offsets past the
+//! end or inside a character, for every language.
 
+use proptest::prelude::*;
+use tandem_syntax::{
+    Language, ParsedDocument, definitions, definitions_in, enclosing_definition, identifiers_near,
+    imports, imports_in,
+};
+
+/// Snippets of every language, glued together at random.
+const PIECES: &[&str] = &[
+    "fn f(",
+    "def g(x):\n",
+    "class A {",
+    "struct S {",
+    "}",
+    "{",
+    ")",
+    "(",
+    "#include <",
+    "#define X(",
+    "import ",
+    "from . import ",
+    "use a::{b, ",
+    "package p\n",
+    "func (r *R) M(",
+    "type T struct {",
+    "template <typename T>",
+    "namespace n {",
+    "export const f = () => ",
+    "interface I {",
+    "@Ann ",
+    "public static final int X = ",
+    "\"",
+    "'",
+    "`",
+    "/*",
+    "*/",
+    "//",
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    "é",
+    "😀",
+    "\u{0}",
+    "\u{feff}",
+    ";",
+    ":",
+    "::",
+    "->",
+    "=>",
+    "<",
+    ">",
+    "impl<T> X for Y<T> {",
+    "macro_rules! m {",
+    "typedef struct {",
+    "A::B::c(",
+    "const (",
+    "let (a, b) = ",
+    "$",
+];
+
+fn exercise(language: Language, text: &str, offset: usize) {
+    let bytes = text.as_bytes();
+    let _ = definitions(language, text);
+    let _ = imports(language, text);
+    let document = ParsedDocument::new(language, &ropey::Rope::from_str(text));
+    let Some(tree) = document.tree() else {
+        panic!("no tree for {}", language.name())
+    };
+    let _ = definitions_in(language, tree, bytes);
+    let _ = imports_in(language, tree, bytes);
+    // Offsets anywhere, including inside a multi-byte character and past the end.
+    for byte in [
+        0,
+        offset % (bytes.len() + 1),
+        bytes.len(),
+        bytes.len() + 10,
+        usize::MAX,
+    ] {
+        let _ = enclosing_definition(language, tree, bytes, byte);
+        let _ = identifiers_near(language, tree, bytes, byte, 5);
+        let _ = identifiers_near(language, tree, bytes, byte, usize::MAX);
+    }
+    // A tree with a text that is not its own (a caller bug) must not panic either.
+    let other = &bytes[..bytes.len() / 2];
+    let _ = definitions_in(language, tree, other);
+    let _ = imports_in(language, tree, other);
+    let _ = enclosing_definition(language, tree, other, offset);
+    let _ = identifiers_near(language, tree, other, offset, 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn garbage_from_pieces(pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..60), offset in any::<usize>()) {
+        let text = pieces.concat();
+        for language in Language::ALL {
+            exercise(language, &text, offset);
+        }
+    }
+
+    #[test]
+    fn arbitrary_text(text in "\\PC{0,200}", offset in any::<usize>()) {
+        for language in Language::ALL {
+            exercise(language, &text, offset);
+        }
+    }
+}
+
+#[test]
+fn edge_inputs() {
+    let deep_braces = "{".repeat(5000);
+    let deep_parens = format!("fn f() {{ {} }}", "(".repeat(3000));
+    let long_line = format!("const X = \"{}\";", "é".repeat(20_000));
+    let huge_signature = format!("fn f({}) {{}}", "a: u32, ".repeat(500));
+    for text in [
+        "",
+        " ",
+        "\n",
+        "\r",
+        "\u{0}",
+        &deep_braces,
+        &deep_parens,
+        &long_line,
+        &huge_signature,
+    ] {
+        for language in Language::ALL {
+            exercise(language, text, text.len() / 2);
+        }
+    }
+    let defs = definitions(Language::Rust, &huge_signature);
+    assert!(defs.iter().all(|d| d.signature.len() <= 400));
+}

@@ -1,0 +1,338 @@
+//! The definitions context source: the definitions of identifiers used near the cursor,
+//! resolved through the symbol index.
+//!
+//! # Ranking
+//!
+//! Identifiers come nearest first (the current statement, the enclosing function's signature,
+//! the lines above). Each definition of one of them gets a score from three factors:
+//!
+//! - **where it is**, in the order the issue asks for: a file the current file imports (1.0;
+//!   0.85 when only its directory matches, as for Go and Java packages), the current file
+//!   outside the cursor window (0.9), the same directory (0.75), elsewhere in the workspace
+//!   (0.5 to 0.7, more for paths sharing leading directories);
+//! - **how near** its identifier is to the cursor: `1 / (1 + 0.08 × rank)`;
+//! - **how ambiguous** the name is: outside imports and the current file, divided by
+//!   `1 + ln(n)` for `n` definitions of the name.
+//!
+//! At most two definitions per identifier are kept. Definitions of the current file that
+//! overlap the cursor window are already in the prompt and never returned. A type's snippet
+//! gets the signatures of its methods found in the same file appended (its "fields and
+//! methods"), and every snippet carries its bare signature as the `brief` form that packing
+//! falls back to when the whole head does not fit.
+//!
+//! The search stops at the query's deadline and returns what it has.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tandem_core::request::{Snippet, SnippetSource};
+use tandem_syntax::{DefKind, Import};
+
+use crate::{Symbol, SymbolIndex};
+
+/// Most definitions kept per identifier.
+const PER_IDENTIFIER: usize = 2;
+/// Most method signatures appended to a type's snippet.
+const MAX_METHODS: usize = 8;
+
+/// Where the definitions are wanted.
+#[derive(Debug, Clone)]
+pub struct DefinitionQuery<'a> {
+    pub root: &'a Path,
+    /// The current file's key (relative to `root`, `/` separators).
+    pub path: &'a str,
+    /// Identifiers used near the cursor, nearest first.
+    pub identifiers: &'a [String],
+    /// The current file's imports.
+    pub imports: &'a [Import],
+    /// Lines (0-based, inclusive) of the current file already in the prompt.
+    pub visible: (u32, u32),
+    pub max_snippets: usize,
+    pub deadline: Instant,
+}
+
+struct Scored {
+    path: Arc<str>,
+    symbol: Symbol,
+    score: f32,
+}
+
+impl SymbolIndex {
+    /// Snippets of the definitions `query` asks for, best first.
+    pub fn definition_snippets(&self, query: &DefinitionQuery<'_>) -> Vec<Snippet> {
+        let mut chosen: Vec<Scored> = Vec::new();
+        for (rank, ident) in query.identifiers.iter().enumerate() {
+            if chosen.len() >= query.max_snippets * 2 || Instant::now() >= query.deadline {
+                break;
+            }
+            let mut scored = self.score_name(query, ident, rank);
+            scored.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then_with(|| a.path.cmp(&b.path))
+                    .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
+            });
+            for s in scored.into_iter().take(PER_IDENTIFIER) {
+                let duplicate = chosen
+                    .iter()
+                    .any(|c| c.path == s.path && c.symbol.start_line == s.symbol.start_line);
+                if !duplicate {
+                    chosen.push(s);
+                }
+            }
+        }
+        chosen.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
+        });
+        chosen.truncate(query.max_snippets);
+        chosen
+            .into_iter()
+            .map(|s| self.snippet(query.root, s))
+            .collect()
+    }
+
+    /// The definitions named `ident` with their scores (see the module documentation), scored
+    /// in place under the index's read lock; only the best [`PER_IDENTIFIER`] are cloned.
+    fn score_name(&self, query: &DefinitionQuery<'_>, ident: &str, rank: usize) -> Vec<Scored> {
+        let Ok(roots) = self.roots.read() else {
+            return Vec::new();
+        };
+        let Some(r) = roots.get(query.root) else {
+            return Vec::new();
+        };
+        let Some(paths) = r.by_name.get(ident) else {
+            return Vec::new();
+        };
+        // Each file's place is computed once; the ambiguity counts files elsewhere.
+        let places: Vec<(&Arc<str>, u8)> = paths
+            .iter()
+            .map(|p| {
+                let m = if &**p == query.path {
+                    3
+                } else {
+                    import_match(p, query.imports, ident)
+                };
+                (p, m)
+            })
+            .collect();
+        let elsewhere = places.iter().filter(|(_, m)| *m == 0).count().max(1) as f32;
+        let ambiguity = 1.0 + elsewhere.ln();
+        let proximity = 1.0 / (1.0 + 0.08 * rank as f32);
+        let mut best: Vec<(f32, &Arc<str>, &Symbol)> = Vec::new();
+        for (path, m) in places {
+            let place = match m {
+                3 => 0.9,
+                2 => 1.0,
+                1 => 0.85,
+                _ if parent(path) == parent(query.path) => 0.75 / ambiguity,
+                _ => {
+                    let shared = shared_dirs(path, query.path) as f32;
+                    (0.5 + 0.05 * shared).min(0.7) / ambiguity
+                }
+            };
+            let Some(file) = r.files.get(path) else {
+                continue;
+            };
+            for symbol in file.symbols.iter().filter(|s| s.name == ident) {
+                if m == 3
+                    && symbol.start_line <= query.visible.1
+                    && symbol.end_line >= query.visible.0
+                {
+                    continue; // already in the prompt
+                }
+                let kind = if symbol.kind == DefKind::Module {
+                    0.5
+                } else {
+                    1.0
+                };
+                best.push((place * proximity * kind, path, symbol));
+            }
+        }
+        best.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.cmp(b.1))
+                .then_with(|| a.2.start_line.cmp(&b.2.start_line))
+        });
+        best.into_iter()
+            .take(PER_IDENTIFIER)
+            .map(|(score, path, symbol)| Scored {
+                path: path.clone(),
+                symbol: symbol.clone(),
+                score,
+            })
+            .collect()
+    }
+
+    fn snippet(&self, root: &Path, scored: Scored) -> Snippet {
+        let Scored {
+            path,
+            symbol,
+            score,
+        } = scored;
+        let mut text = symbol.text.clone();
+        let end_line = symbol.start_line + text.lines().count().max(1) as u32;
+        if is_type(symbol.kind)
+            && let Some(file) = self.file(root, &path)
+        {
+            let methods: Vec<&str> = file
+                .symbols
+                .iter()
+                .filter(|m| {
+                    m.container.as_deref() == Some(symbol.name.as_str())
+                        && matches!(m.kind, DefKind::Method | DefKind::Function)
+                        && m.start_line > symbol.end_line.min(symbol.start_line + 1)
+                })
+                .filter_map(|m| m.signature.lines().next())
+                .filter(|sig| !text.contains(sig.trim()))
+                .take(MAX_METHODS)
+                .collect();
+            for sig in methods {
+                text.push('\n');
+                text.push_str(sig.trim_end_matches(['{', ' ', ':']));
+            }
+        }
+        let brief = (text != symbol.signature).then(|| symbol.signature.clone());
+        Snippet {
+            path: path.to_string(),
+            start_line: symbol.start_line + 1,
+            end_line,
+            text,
+            source: SnippetSource::Definition,
+            kind: Some(symbol.kind.as_str().to_owned()),
+            score,
+            brief,
+        }
+    }
+}
+
+fn is_type(kind: DefKind) -> bool {
+    matches!(
+        kind,
+        DefKind::Struct
+            | DefKind::Class
+            | DefKind::Enum
+            | DefKind::Union
+            | DefKind::Trait
+            | DefKind::Interface
+    )
+}
+
+/// The directory part of a key.
+fn parent(key: &str) -> &str {
+    key.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// How many leading directories two keys share.
+fn shared_dirs(a: &str, b: &str) -> usize {
+    parent(a)
+        .split('/')
+        .zip(parent(b).split('/'))
+        .take_while(|(x, y)| x == y && !x.is_empty())
+        .count()
+}
+
+/// Extensions stripped from import paths and file keys before comparing their segments.
+const EXTENSIONS: &[&str] = &[
+    ".rs", ".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx", ".go",
+    ".java", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx",
+];
+
+fn strip_extension(s: &str) -> &str {
+    EXTENSIONS
+        .iter()
+        .find_map(|e| s.strip_suffix(e))
+        .unwrap_or(s)
+}
+
+/// A file key's path segments, without the extension and without the names that stand for
+/// their directory (`mod.rs`, `index.ts`, `__init__.py`).
+fn file_segments(key: &str) -> Vec<&str> {
+    let mut segs: Vec<&str> = strip_extension(key).split('/').collect();
+    if segs.len() > 1 && matches!(segs.last(), Some(&("mod" | "index" | "__init__"))) {
+        segs.pop();
+    }
+    segs
+}
+
+/// An import's module path as segments (`crate::a::b`, `a.b`, `./a/b`, `a/b.h`).
+fn module_segments(module: &str) -> Vec<&str> {
+    strip_extension(module)
+        .split(['/', '.', ':'])
+        .filter(|s| !s.is_empty() && !matches!(*s, "crate" | "self" | "super"))
+        .collect()
+}
+
+/// How well `key` matches one of `imports`: 2 when the file is what an import names (or holds
+/// a name it imports), 1 when it is in the imported package's directory, 0 otherwise.
+fn import_match(key: &str, imports: &[Import], ident: &str) -> u8 {
+    let file = file_segments(key);
+    let Some(&stem) = file.last() else { return 0 };
+    let dir = file.len().checked_sub(2).map(|i| file[i]);
+    let mut best = 0;
+    for import in imports {
+        let module = module_segments(&import.module);
+        let Some(&last) = module.last() else { continue };
+        let before_last = module.len().checked_sub(2).map(|i| module[i]);
+        let names_it = import.names.iter().any(|n| n == ident);
+        let file_match = stem == last
+            || (before_last == Some(stem) && (names_it || import.names.is_empty()))
+            || (dir == Some(last) && import.names.iter().any(|n| n == stem));
+        if file_match {
+            return 2;
+        }
+        if dir == Some(last) {
+            best = 1;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import(module: &str, names: &[&str]) -> Import {
+        Import {
+            module: module.to_owned(),
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            system: false,
+        }
+    }
+
+    #[test]
+    fn imports_match_files_by_language_conventions() {
+        let rust = [import("crate::engine", &["Engine"])];
+        assert_eq!(import_match("src/engine.rs", &rust, "Engine"), 2);
+        assert_eq!(import_match("src/engine/mod.rs", &rust, "Engine"), 2);
+        assert_eq!(import_match("src/other.rs", &rust, "Engine"), 0);
+        let rust_item = [import("crate::engine::Engine", &[])];
+        assert_eq!(import_match("src/engine.rs", &rust_item, "Engine"), 2);
+        let python = [import("pkg", &["util"])];
+        assert_eq!(import_match("pkg/util.py", &python, "helper"), 2);
+        let relative = [import(".models", &["User"])];
+        assert_eq!(import_match("app/models.py", &relative, "User"), 2);
+        let js = [import("./lib/router", &["Router"])];
+        assert_eq!(import_match("lib/router.js", &js, "Router"), 2);
+        assert_eq!(import_match("lib/router/index.ts", &js, "Router"), 2);
+        let go = [import("github.com/acme/store/cache", &[])];
+        assert_eq!(import_match("cache/lru.go", &go, "New"), 1);
+        let java = [import("com.acme.store.Cache", &[])];
+        assert_eq!(
+            import_match("src/main/java/com/acme/store/Cache.java", &java, "Cache"),
+            2
+        );
+        let c = [import("util/strbuf.h", &[])];
+        assert_eq!(import_match("src/util/strbuf.h", &c, "strbuf_add"), 2);
+    }
+
+    #[test]
+    fn shared_directories() {
+        assert_eq!(shared_dirs("a/b/c.rs", "a/b/d.rs"), 2);
+        assert_eq!(shared_dirs("a/x/c.rs", "a/b/d.rs"), 1);
+        assert_eq!(shared_dirs("c.rs", "d.rs"), 0);
+    }
+}
