@@ -259,6 +259,10 @@ pub fn load_repo(dir_language: &str, root: &Path) -> Repo {
         .map(|(i, (key, text, language))| {
             let mut defines = HashSet::new();
             for d in tandem_syntax::definitions(language, &text) {
+                // `mod x;` and the like: a name space, not a signature the model needs.
+                if d.kind == tandem_syntax::DefKind::Module {
+                    continue;
+                }
                 let line = signature_line(&d.signature, &d.name);
                 if line.is_empty() {
                     continue;
@@ -351,6 +355,36 @@ fn identifiers(line: &str, language: Language) -> Vec<(usize, &str)> {
     out
 }
 
+/// Whether an identifier node refers to something the tags queries can define: not a string or
+/// comment, not a field or property (a member access that is not called, a struct-literal or
+/// object key, a keyword argument's name). Method calls (`x.f()`) are references.
+fn is_reference(node: tree_sitter::Node<'_>) -> bool {
+    let kind = node.kind();
+    if !kind.ends_with("identifier") || kind == "shorthand_property_identifier" {
+        return false;
+    }
+    let Some(parent) = node.parent() else {
+        return true;
+    };
+    let is_field = |name: &str| parent.child_by_field_name(name) == Some(node);
+    let member = matches!(kind, "field_identifier" | "property_identifier")
+        || (parent.kind() == "attribute" && is_field("attribute"))
+        || (parent.kind() == "field_access" && is_field("field"));
+    if member {
+        // Only a called member is a method reference.
+        return parent.parent().is_some_and(|call| {
+            matches!(call.kind(), "call_expression" | "call")
+                && call.child_by_field_name("function") == Some(parent)
+        });
+    }
+    match parent.kind() {
+        "shorthand_field_initializer" => false,
+        "keyword_argument" => !is_field("name"),
+        "pair" => !is_field("key"),
+        _ => true,
+    }
+}
+
 /// Token starts of a line (byte offsets): its first non-blank character, then every place a
 /// word or a punctuation character starts after a different kind of character or a blank.
 fn token_starts(line: &str) -> Vec<usize> {
@@ -420,6 +454,7 @@ pub fn sample(repo: &Repo, n: usize, rng: &mut Rng) -> (Vec<Sample>, usize) {
     let mut samples = Vec::new();
     let mut drawn = 0;
     let mut used: HashSet<(usize, usize)> = HashSet::new();
+    let mut trees = HashMap::new();
     let max_draws = n.saturating_mul(200).max(1000);
     while samples.len() < n && drawn < max_draws && !lines.is_empty() {
         drawn += 1;
@@ -429,7 +464,20 @@ pub fn sample(repo: &Repo, n: usize, rng: &mut Rng) -> (Vec<Sample>, usize) {
         }
         let file = &repo.files[f];
         let line = &file.text[start..end];
-        let idents = identifiers(line, file.language);
+        // Identifiers as the parser sees them: not in strings or comments.
+        let tree = trees
+            .entry(f)
+            .or_insert_with(|| tandem_syntax::parse(file.language, file.text.as_bytes()));
+        let idents: Vec<(usize, &str)> = identifiers(line, file.language)
+            .into_iter()
+            .filter(|(i, name)| {
+                tree.as_ref().is_some_and(|t| {
+                    t.root_node()
+                        .descendant_for_byte_range(start + i, start + i + name.len())
+                        .is_some_and(is_reference)
+                })
+            })
+            .collect();
         let crossing: Vec<usize> = idents
             .iter()
             .filter(|(_, name)| !cross_file(repo, f, std::iter::once(*name)).is_empty())
@@ -443,13 +491,13 @@ pub fn sample(repo: &Repo, n: usize, rng: &mut Rng) -> (Vec<Sample>, usize) {
             .filter(|&s| s <= last)
             .collect();
         let cursor_in_line = starts[rng.below(starts.len())];
-        let hidden = &line[cursor_in_line..];
         let names = cross_file(
             repo,
             f,
-            identifiers(hidden, file.language)
-                .into_iter()
-                .map(|(_, n)| n),
+            idents
+                .iter()
+                .filter(|(i, _)| *i >= cursor_in_line)
+                .map(|(_, n)| *n),
         );
         if names.is_empty() {
             continue;
@@ -472,6 +520,10 @@ pub struct Recall {
     /// Targets whose name is nowhere in the cursor window, and how many of them were recalled.
     pub unseen: usize,
     pub unseen_recalled: usize,
+    /// Targets with exactly one definition in the other files (no same-name ambiguity), and
+    /// how many of them were recalled.
+    pub unique: usize,
+    pub unique_recalled: usize,
     /// Targets this arm recalled and the current-file arm did not.
     pub beyond_current: usize,
 }
@@ -482,6 +534,8 @@ impl Recall {
         self.recalled += o.recalled;
         self.unseen += o.unseen;
         self.unseen_recalled += o.unseen_recalled;
+        self.unique += o.unique;
+        self.unique_recalled += o.unique_recalled;
         self.beyond_current += o.beyond_current;
     }
 
@@ -497,6 +551,9 @@ impl Recall {
             "unseenTargets": self.unseen,
             "unseenRecalled": self.unseen_recalled,
             "xdrUnseen": Self::ratio(self.unseen_recalled, self.unseen),
+            "uniqueTargets": self.unique,
+            "uniqueRecalled": self.unique_recalled,
+            "xdrUnique": Self::ratio(self.unique_recalled, self.unique),
             "beyondCurrent": self.beyond_current,
         })
     }
@@ -707,7 +764,12 @@ pub fn run_repo(repo: &Repo, args: &Args, configs: &[Vec<Config>], rng: &mut Rng
         let current = &recalled[ARMS.len() - 1];
         for (per_budget, hits) in result.recall.iter_mut().zip(&recalled) {
             for ((r, hits), current) in per_budget.iter_mut().zip(hits).zip(current) {
-                for (((_, _, unseen), &hit), &by_current) in targets.iter().zip(hits).zip(current) {
+                for (((_, lines, unseen), &hit), &by_current) in
+                    targets.iter().zip(hits).zip(current)
+                {
+                    let unique = lines.len() == 1;
+                    r.unique += usize::from(unique);
+                    r.unique_recalled += usize::from(unique && hit);
                     r.targets += 1;
                     r.recalled += usize::from(hit);
                     r.unseen += usize::from(*unseen);
@@ -863,6 +925,59 @@ impl Report {
         out
     }
 
+    /// XDR per language and arm and budget, counting what `pick` gives: (recalled, targets).
+    fn recall_table(
+        &self,
+        out: &mut impl Write,
+        title: &str,
+        pick: impl Fn(&Recall) -> (usize, usize),
+    ) -> std::io::Result<()> {
+        writeln!(out, "XDR, {title}:")?;
+        write!(
+            out,
+            "{:<11} {:>5} {:>6} {:>7}",
+            "language", "repos", "files", "targets"
+        )?;
+        for b in &self.budgets {
+            for (arm, _) in ARMS {
+                write!(out, " {:>13}", format!("{arm}@{b}"))?;
+            }
+        }
+        writeln!(out)?;
+        for r in self.by_language() {
+            let repos = if r.language == "overall" {
+                self.repos.len()
+            } else {
+                self.repos
+                    .iter()
+                    .filter(|x| x.language == r.language)
+                    .count()
+            };
+            let targets = r
+                .recall
+                .first()
+                .and_then(|b| b.first())
+                .map_or(0, |x| pick(x).1);
+            write!(
+                out,
+                "{:<11} {:>5} {:>6} {:>7}",
+                r.language, repos, r.files, targets
+            )?;
+            for b in 0..self.budgets.len() {
+                for row in &r.recall {
+                    let (hit, of) = pick(&row[b]);
+                    let cell = match Recall::ratio(hit, of) {
+                        Some(x) => format!("{x:.3}"),
+                        None => "-".to_owned(),
+                    };
+                    write!(out, " {cell:>13}")?;
+                }
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
     pub fn json(&self) -> Value {
         let row = |r: &RepoResult| {
             let arms: serde_json::Map<String, Value> = ARMS
@@ -913,47 +1028,17 @@ impl Report {
     }
 
     pub fn table(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let pct = |r: &Recall| match Recall::ratio(r.recalled, r.targets) {
-            Some(x) => format!("{x:.3}"),
-            None => "-".to_owned(),
-        };
-        write!(
-            out,
-            "{:<11} {:>5} {:>6} {:>7}",
-            "language", "repos", "files", "targets"
-        )?;
-        for b in &self.budgets {
-            for (arm, _) in ARMS {
-                write!(out, " {:>13}", format!("{arm}@{b}"))?;
-            }
-        }
+        self.recall_table(out, "all targets", |r| (r.recalled, r.targets))?;
         writeln!(out)?;
-        for r in self.by_language() {
-            let repos = if r.language == "overall" {
-                self.repos.len()
-            } else {
-                self.repos
-                    .iter()
-                    .filter(|x| x.language == r.language)
-                    .count()
-            };
-            let targets = r
-                .recall
-                .first()
-                .and_then(|b| b.first())
-                .map_or(0, |x| x.targets);
-            write!(
-                out,
-                "{:<11} {:>5} {:>6} {:>7}",
-                r.language, repos, r.files, targets
-            )?;
-            for b in 0..self.budgets.len() {
-                for a in 0..ARMS.len() {
-                    write!(out, " {:>13}", pct(&r.recall[a][b]))?;
-                }
-            }
-            writeln!(out)?;
-        }
+        self.recall_table(out, "targets with one definition in the other files", |r| {
+            (r.unique_recalled, r.unique)
+        })?;
+        writeln!(out)?;
+        self.recall_table(
+            out,
+            "targets whose name is nowhere in the cursor window",
+            |r| (r.unseen_recalled, r.unseen),
+        )?;
         let all = self
             .by_language()
             .pop()
@@ -965,16 +1050,6 @@ impl Report {
                     out,
                     "context assembly ({arm}): p50 {p50:.2} ms, p95 {p95:.2} ms over {} requests",
                     all.times[a].len()
-                )?;
-            }
-        }
-        for (b, budget) in self.budgets.iter().enumerate() {
-            let r = &all.recall[0][b];
-            if let Some(x) = Recall::ratio(r.unseen_recalled, r.unseen) {
-                writeln!(
-                    out,
-                    "full@{budget} on targets whose name is nowhere in the cursor window: {x:.3} ({} of {})",
-                    r.unseen_recalled, r.unseen
                 )?;
             }
         }
