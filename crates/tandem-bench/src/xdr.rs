@@ -82,6 +82,9 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
 }
 
 /// The three arms, in report order: name and `context.sources` (`None`: the default).
@@ -468,14 +471,36 @@ pub fn sample(repo: &Repo, n: usize, rng: &mut Rng) -> (Vec<Sample>, usize) {
         let tree = trees
             .entry(f)
             .or_insert_with(|| tandem_syntax::parse(file.language, file.text.as_bytes()));
+        let Some(tree) = tree.as_ref() else {
+            continue;
+        };
+        // Names bound in the enclosing function (parameters, locals) are not references to
+        // definitions elsewhere: the syntax layer's `identifiers_near` leaves them out when it
+        // reads the whole function up to the end of the line.
+        let source = file.text.as_bytes();
+        let function_start = tandem_syntax::enclosing_definition(file.language, tree, source, end)
+            .filter(|d| {
+                matches!(
+                    d.kind,
+                    tandem_syntax::DefKind::Function | tandem_syntax::DefKind::Method
+                )
+            })
+            .map_or(start, |d| d.byte_range.start);
+        let lines_above = file.text[function_start.min(start)..start]
+            .matches('\n')
+            .count();
+        let free: HashSet<String> =
+            tandem_syntax::identifiers_near(file.language, tree, source, end, lines_above)
+                .into_iter()
+                .collect();
         let idents: Vec<(usize, &str)> = identifiers(line, file.language)
             .into_iter()
             .filter(|(i, name)| {
-                tree.as_ref().is_some_and(|t| {
-                    t.root_node()
+                free.contains(*name)
+                    && tree
+                        .root_node()
                         .descendant_for_byte_range(start + i, start + i + name.len())
                         .is_some_and(is_reference)
-                })
             })
             .collect();
         let crossing: Vec<usize> = idents
@@ -1133,6 +1158,10 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
 
 pub fn main(args: &Args) -> anyhow::Result<()> {
     let report = run(args)?;
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&report.json())?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report.json())?)?;
