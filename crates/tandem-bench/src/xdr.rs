@@ -7,20 +7,23 @@
 //! (`tandem_syntax::definitions`). Then, per sample:
 //!
 //! 1. a target line is drawn at random (seeded) among the repository's non-blank, non-comment
-//!    lines whose text holds an identifier that is defined in another file of the repository
-//!    and nowhere in the current file (a *cross-file* identifier; lines without one are redrawn);
+//!    lines whose text holds a *cross-file* identifier — defined in another file of the
+//!    repository and nowhere in the current file — (lines without one are redrawn);
 //! 2. the cursor goes to a token start drawn at random among those of the line at or before
 //!    the last cross-file identifier (the first non-blank character is one of them), and the
 //!    text from the cursor to the end of the line is removed, as a user about to type it;
-//! 3. the targets are the cross-file identifiers in the hidden text whose definition (the
-//!    first line of its signature that holds its name) is not already in the default cursor
-//!    window (6000 characters before the cursor, 2000 after);
+//! 3. the targets are the cross-file identifiers of the hidden text as the parser sees them:
+//!    not in strings or comments, not uncalled fields or properties, object or struct-literal
+//!    keys or keyword-argument names ([`is_reference`]), not bound in the enclosing function
+//!    (`identifiers_near` over the function up to the line end), and whose definition (the
+//!    line of its signature that holds its name) is not already in the default cursor window
+//!    (6000 characters before the cursor, 2000 after); module declarations are not definitions;
 //! 4. the engine gets the repository in its symbol index — the current file with the hidden
 //!    text removed — and, as open documents, the current file and up to `--neighbours` other
 //!    files of the same directory (drawn at random), then `Engine::request` runs at the cursor
 //!    for each arm and budget;
-//! 5. a target is recalled when the first signature line of one of its other-file definitions
-//!    (trimmed) is a substring of a packed snippet or of the cursor window; a bare mention of
+//! 5. a target is recalled when that signature line (trimmed) of one of its other-file
+//!    definitions is a substring of a packed snippet or of the cursor window; a bare mention of
 //!    the name does not count.
 //!
 //! Arms: the full engine (default sources), Jaccard windows only (`context.sources =
@@ -1212,6 +1215,74 @@ mod tests {
             "foo(int x)"
         );
         assert_eq!(signature_line("pub fn bar() {", "bar"), "pub fn bar() {");
+    }
+
+    /// The kinds of the identifier nodes at each occurrence of `name` in `source`, with
+    /// whether each is a reference.
+    fn references(language: Language, source: &str, name: &str) -> Vec<bool> {
+        let tree = tandem_syntax::parse(language, source.as_bytes()).expect("parses");
+        source
+            .match_indices(name)
+            .filter(|(i, _)| {
+                let before = source[..*i].chars().next_back();
+                let after = source[i + name.len()..].chars().next();
+                !before.is_some_and(is_ident_char) && !after.is_some_and(is_ident_char)
+            })
+            .map(|(i, _)| {
+                tree.root_node()
+                    .descendant_for_byte_range(i, i + name.len())
+                    .is_some_and(is_reference)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fields_keys_and_strings_are_not_references() {
+        // A called method, a field read, a struct-literal key, a string, a plain call.
+        let rust = "fn f(x: S) { x.size(); let a = x.size; S { size: 1 }; \"size\"; size(); }";
+        assert_eq!(
+            references(Language::Rust, rust, "size"),
+            [true, false, false, false, true]
+        );
+        let python = "def f(o):\n    o.size()\n    o.size\n    g(size=1)\n    size()\n";
+        assert_eq!(
+            references(Language::Python, python, "size"),
+            [true, false, false, true]
+        );
+        let js = "o.size(); o.size; ({ size: 1 }); size();";
+        assert_eq!(
+            references(Language::JavaScript, js, "size"),
+            [true, false, false, true]
+        );
+    }
+
+    #[test]
+    fn sampling_is_deterministic_and_finds_cross_file_names() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/xdr/rust/mini");
+        let repo = load_repo("rust", &fixture);
+        assert_eq!(repo.files(), 4);
+        let (a, _) = sample(&repo, 10, &mut Rng(7));
+        let (b, _) = sample(&repo, 10, &mut Rng(7));
+        assert_eq!(a.len(), 10);
+        let key = |s: &Sample| (s.file, s.cursor, s.names.clone());
+        assert_eq!(
+            a.iter().map(key).collect::<Vec<_>>(),
+            b.iter().map(key).collect::<Vec<_>>()
+        );
+        for s in &a {
+            let file = &repo.files[s.file];
+            for name in &s.names {
+                assert!(
+                    !file.defines.contains(name),
+                    "{name} is defined in {}",
+                    file.key
+                );
+                assert!(
+                    file.text[s.cursor..s.line_end].contains(name.as_str()),
+                    "{name} is not in the hidden text"
+                );
+            }
+        }
     }
 
     #[test]
