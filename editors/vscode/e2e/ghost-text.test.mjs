@@ -166,7 +166,7 @@ function newestFile(dir, name) {
   return found.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
 }
 
-test("VS Code shows Tandem's completion as ghost text, Tab accepts it, the status bar says ready", { timeout: 240_000 }, async (t) => {
+test("VS Code shows Tandem's completion as ghost text, Tab accepts it, the status bar says ready and toggles", { timeout: 240_000 }, async (t) => {
   const tandemBin = required("TANDEM_BIN");
   const vsix = required("TANDEM_VSIX");
   const entry = required("CODE_SERVER");
@@ -398,4 +398,22 @@ test("VS Code shows Tandem's completion as ghost text, Tab accepts it, the statu
     async () => `expected the status bar item "$(sparkle) Tandem" with "Tandem: ready" and "Backend: openai (fake-coder)" in its label after the completion\n  ${await state()}`,
   );
   await page.screenshot({ path: path.join(artifacts, "vscode-accepted.png") });
+
+  // Clicking the item toggles completions: the extension writes `tandem.completion.enabled`,
+  // sends it to the server (workspace/didChangeConfiguration), and the server's status follows.
+  const item = page.locator(`[id="${EXTENSION_ID}.tandem.status"]`);
+  const userSettings = path.join(dirs["user-data"], "User", "settings.json");
+  const enabledSetting = () => JSON.parse(fs.readFileSync(userSettings, "utf8"))["tandem.completion.enabled"];
+  await item.click();
+  await waitUntil(
+    15_000,
+    async () => (await tandemStatus(page))?.text === "$(circle-slash) Tandem: off" && enabledSetting() === false,
+    async () => `expected a click on the status bar item to show "$(circle-slash) Tandem: off" and set tandem.completion.enabled to false (it is ${enabledSetting()})\n  ${await state()}`,
+  );
+  await item.click();
+  await waitUntil(
+    15_000,
+    async () => (await tandemStatus(page))?.text === "$(sparkle) Tandem" && enabledSetting() === true,
+    async () => `expected a second click to show "$(sparkle) Tandem" again and set tandem.completion.enabled to true (it is ${enabledSetting()})\n  ${await state()}`,
+  );
 });
