@@ -14,5 +14,11 @@ fi
 npx tsc -p . >&2
 rm -f tandem.vsix
 # --skip-license: the licence is the repository's (MIT OR Apache-2.0), not a file here.
-npx vsce package --skip-license -o tandem.vsix >&2
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+if ! npx vsce package --skip-license -o tandem.vsix >"$log" 2>&1; then
+  cat "$log" >&2
+  exit 1
+fi
+grep -E '^ *(DONE|ERROR)' "$log" >&2 || true
 echo "$PWD/tandem.vsix"
