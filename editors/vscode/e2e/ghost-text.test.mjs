@@ -261,8 +261,6 @@ test("VS Code shows Tandem's completion as ghost text, Tab accepts it, the statu
     XDG_CONFIG_HOME: dirs.config,
     XDG_DATA_HOME: dirs.data,
     XDG_CACHE_HOME: dirs.cache,
-    TANDEM_LOG: "debug",
-    NO_COLOR: "1",
     // The gallery (Open VSX by default) pointed at a closed loopback port.
     EXTENSIONS_GALLERY: JSON.stringify({
       serviceUrl: `${closed}/gallery`,
@@ -415,5 +413,17 @@ test("VS Code shows Tandem's completion as ghost text, Tab accepts it, the statu
     15_000,
     async () => (await tandemStatus(page))?.text === "$(sparkle) Tandem" && enabledSetting() === true,
     async () => `expected a second click to show "$(sparkle) Tandem" again and set tandem.completion.enabled to true (it is ${enabledSetting()})\n  ${await state()}`,
+  );
+
+  // The server's stderr reaches the Tandem output channel at its own level, without colours.
+  const initialized = /^\S+ \S+ \[info\] tandem_server::handlers::initialize: initialized /m;
+  const outputText = () => {
+    copyOutputLog();
+    return fs.existsSync(outputLog) ? fs.readFileSync(outputLog, "utf8") : "";
+  };
+  await waitUntil(
+    15_000,
+    () => initialized.test(outputText()) && !outputText().includes("\x1b"),
+    async () => `expected the Tandem output channel to hold the server's "initialized" line at [info], without colour codes; it holds:\n${outputText()}`,
   );
 });
