@@ -103,6 +103,32 @@ struct DocumentStore {
     next_stamp: u64,
 }
 
+/// Most documents that keep a syntax tree (a tree and its parser take about 30 times the
+/// text); the least recently touched lose theirs, and get a fresh one at their next
+/// completion.
+const MAX_TREES: usize = 8;
+
+impl DocumentStore {
+    fn limit_trees(&mut self) {
+        let mut with_trees: Vec<(u64, String)> = self
+            .docs
+            .iter()
+            .filter(|(_, d)| d.parsed.is_some())
+            .map(|(k, d)| (d.stamp, k.clone()))
+            .collect();
+        if with_trees.len() <= MAX_TREES {
+            return;
+        }
+        with_trees.sort();
+        let excess = with_trees.len() - MAX_TREES;
+        for (_, key) in with_trees.into_iter().take(excess) {
+            if let Some(doc) = self.docs.get_mut(&key) {
+                doc.parsed = None;
+            }
+        }
+    }
+}
+
 impl Engine {
     pub fn new(index_budget_bytes: u64) -> Self {
         let workspace = tandem_core::config::WorkspaceConfig::default();
@@ -143,6 +169,7 @@ impl Engine {
                 parsed,
             },
         );
+        store.limit_trees();
     }
 
     /// Applies a document's edits to its syntax tree (cheap: the tree is marked, not
@@ -273,10 +300,21 @@ impl Engine {
         };
         let parsed = match stored {
             Some(parsed) => parsed,
-            // Not kept current (outside the store, or a stale snapshot): parse this snapshot,
-            // unless it is too large to parse on the request path.
+            // No current tree (outside the store, a stale snapshot, or a tree dropped to bound
+            // memory): parse this snapshot, unless it is too large to parse on the request
+            // path. A stored document at this version keeps the new tree.
             None if rope.len_bytes() <= FRESH_PARSE_BYTES => {
-                Arc::new(Mutex::new(ParsedDocument::new(language, rope)))
+                let parsed = Arc::new(Mutex::new(ParsedDocument::new(language, rope)));
+                if let Ok(mut store) = self.documents.lock() {
+                    if let Some(doc) = store.docs.get_mut(&input.path)
+                        && doc.open
+                        && doc.snapshot.version == input.snapshot.version
+                    {
+                        doc.parsed = Some(parsed.clone());
+                    }
+                    store.limit_trees();
+                }
+                parsed
             }
             None => return Vec::new(),
         };

@@ -3,6 +3,8 @@
 // `tandem/status` in the status bar and passes the `tandem.*` settings.
 
 import * as os from "node:os";
+import * as readline from "node:readline";
+import type { Readable } from "node:stream";
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
@@ -12,6 +14,7 @@ import {
   State,
   TransportKind,
 } from "vscode-languageclient/node";
+import { serverLogLine } from "./serverLog";
 import { defaultIsExecutable, INSTALL_COMMAND, resolveServerPath } from "./serverPath";
 import {
   didChangeConfigurationParams,
@@ -37,6 +40,14 @@ function inspect(key: string) {
 
 function currentSettings(): Record<string, unknown> {
   return serverSettings(keys, inspect);
+}
+
+/** Writes each line of `input` to the output channel at the level the server logged it. */
+function pipeServerLog(input: Readable, channel: vscode.LogOutputChannel): void {
+  readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on("line", (line) => {
+    const { level, text } = serverLogLine(line);
+    channel[level](text);
+  });
 }
 
 function showStatus(status: ServerStatus | ClientState): void {
@@ -68,12 +79,19 @@ async function start(): Promise<void> {
     return;
   }
   output.appendLine(`Tandem: starting ${resolved.path}`);
-  const serverOptions: ServerOptions = { command: resolved.path, args: [], transport: TransportKind.stdio };
+  const serverOptions: ServerOptions = {
+    command: resolved.path,
+    args: [],
+    transport: TransportKind.stdio,
+    // Its stderr is not a terminal: no colour codes in the output channel.
+    options: { env: { ...process.env, NO_COLOR: "1" } },
+  };
   sentAtStart = setKeys(keys, inspect);
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     initializationOptions: currentSettings(),
     outputChannel: output,
+    stdioOptions: { stdout: pipeServerLog, stderr: pipeServerLog },
     middleware: {
       // The server also answers `textDocument/completion` for clients without inline completion;
       // VS Code shows the inline (ghost text) completions, so the list would only repeat them
