@@ -85,6 +85,10 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// `context.sourceTimeoutMs` of every arm (default: the configuration's). The deadline makes
+    /// recall depend on the machine's load; a generous one measures retrieval alone.
+    #[arg(long)]
+    pub source_timeout_ms: Option<u64>,
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub json_out: Option<PathBuf>,
@@ -98,13 +102,21 @@ const ARMS: [(&str, Option<&[&str]>); 3] = [
 ];
 
 /// The configuration of one arm at prompt budget `budget`.
-pub fn arm_config(sources: Option<&[&str]>, budget: u32) -> anyhow::Result<Config> {
+pub fn arm_config(
+    sources: Option<&[&str]>,
+    budget: u32,
+    source_timeout_ms: Option<u64>,
+) -> anyhow::Result<Config> {
     let max_tokens = Config::default().backend.max_tokens;
     let mut layer = json!({
         "backend": { "contextWindow": budget + max_tokens },
+        "context": {},
     });
     if let Some(sources) = sources {
-        layer["context"] = json!({ "sources": sources });
+        layer["context"]["sources"] = json!(sources);
+    }
+    if let Some(ms) = source_timeout_ms {
+        layer["context"]["sourceTimeoutMs"] = json!(ms);
     }
     let resolved = resolve(&[(LayerSource::InitializationOptions, layer)]);
     if !resolved.messages.is_empty() {
@@ -113,6 +125,13 @@ pub fn arm_config(sources: Option<&[&str]>, budget: u32) -> anyhow::Result<Confi
     resolved
         .config
         .context("the benchmark's configuration does not fit the schema")
+}
+
+/// FNV-1a, to derive a repository's seed from its name.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// A deterministic PRNG (splitmix64).
@@ -924,6 +943,8 @@ fn workspace_timing(
 
 /// The whole report.
 pub struct Report {
+    /// `context.sourceTimeoutMs` of every arm.
+    pub source_timeout_ms: u64,
     pub budgets: Vec<u32>,
     pub repos: Vec<RepoResult>,
     pub workspace: Option<WorkspaceTiming>,
@@ -1047,6 +1068,7 @@ impl Report {
             })
         });
         json!({
+            "sourceTimeoutMs": self.source_timeout_ms,
             "budgets": self.budgets,
             "arms": ARMS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
             "languages": self.by_language().iter().map(row).collect::<Vec<_>>(),
@@ -1056,6 +1078,7 @@ impl Report {
     }
 
     pub fn table(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "context.sourceTimeoutMs = {}", self.source_timeout_ms)?;
         self.recall_table(out, "all targets", |r| (r.recalled, r.targets))?;
         writeln!(out)?;
         self.recall_table(out, "targets with one definition in the other files", |r| {
@@ -1108,11 +1131,10 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         .map(|(_, sources)| {
             args.budgets
                 .iter()
-                .map(|&b| arm_config(*sources, b))
+                .map(|&b| arm_config(*sources, b, args.source_timeout_ms))
                 .collect::<anyhow::Result<Vec<_>>>()
         })
         .collect::<anyhow::Result<_>>()?;
-    let mut rng = Rng(args.seed);
     let mut repos = Vec::new();
     let mut results = Vec::new();
     let mut all_samples: Vec<(usize, Sample)> = Vec::new();
@@ -1123,6 +1145,9 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
             eprintln!("xdr: {}: no {language} files", root.display());
             continue;
         }
+        // Each repository draws from its own stream, so that its samples do not depend on which
+        // other repositories run (`--language`) or on `--small`.
+        let mut rng = Rng(args.seed ^ fnv1a(&format!("{language}/{}", repo.name)));
         let result = run_repo(&repo, args, &configs, &mut rng);
         eprintln!(
             "xdr: {language}/{}: {} files, {} samples of {} drawn, {:.1} s",
@@ -1134,6 +1159,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         );
         if !args.small {
             // A few cursors per repository for the large-workspace timing.
+            let mut rng = Rng(!args.seed ^ fnv1a(&format!("{language}/{}", repo.name)));
             let (s, _) = sample(&repo, 10, &mut rng);
             all_samples.extend(s.into_iter().map(|s| (repos.len(), s)));
         }
@@ -1152,7 +1178,12 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
             .context("no configuration")?;
         workspace_timing(&repos, &all_samples, args, full)
     };
+    let source_timeout_ms = configs
+        .first()
+        .and_then(|c| c.first())
+        .map_or(0, |c| c.context.source_timeout_ms);
     Ok(Report {
+        source_timeout_ms,
         budgets: args.budgets.clone(),
         repos: results,
         workspace,
