@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 
 mod embedded;
+mod index;
+mod xdr;
 
 #[derive(Parser)]
 #[command(name = "tandem-bench", about = "Benchmarks for Tandem")]
@@ -15,10 +17,22 @@ struct Cli {
 enum Command {
     /// Next-line exact match of the embedded model on held-out lines, against a literal baseline.
     Embedded(embedded::Args),
+    /// Cross-file definition recall of the context engine at prompt budgets (XDR@B), against
+    /// the current-file-only and Jaccard-windows-only baselines, and context assembly latency.
+    Xdr(xdr::Args),
+    /// Cold and warm indexing of a tree by the symbol index, against `ctags -R` on the same tree:
+    /// files/s and peak memory.
+    Index(index::Args),
+    /// One measured indexing run (a child process of `index`).
+    #[command(hide = true)]
+    IndexPhase(index::PhaseArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Embedded(args) => embedded::main(&args),
+        Command::Xdr(args) => xdr::main(&args),
+        Command::Index(args) => index::main(&args),
+        Command::IndexPhase(args) => index::phase(&args),
     }
 }
