@@ -63,7 +63,7 @@ impl SymbolIndex {
     pub fn definition_snippets(&self, query: &DefinitionQuery<'_>) -> Vec<Snippet> {
         let mut chosen: Vec<Scored> = Vec::new();
         for (rank, ident) in query.identifiers.iter().enumerate() {
-            if chosen.len() >= query.max_snippets * 2 || Instant::now() >= query.deadline {
+            if chosen.len() >= query.max_snippets * 4 || Instant::now() >= query.deadline {
                 break;
             }
             let mut scored = self.score_name(query, ident, rank);
@@ -88,10 +88,30 @@ impl SymbolIndex {
                 .then_with(|| a.path.cmp(&b.path))
                 .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
         });
-        chosen.truncate(query.max_snippets);
+        // The best keep their first lines; the next ones go in as bare signatures, so that
+        // many names fit a small budget.
+        chosen.truncate(query.max_snippets * 3);
+        let whole = query.max_snippets.div_ceil(2);
         chosen
             .into_iter()
-            .map(|s| self.snippet(query.root, s))
+            .enumerate()
+            .map(|(i, s)| {
+                if i < whole {
+                    self.snippet(query.root, s)
+                } else {
+                    let lines = s.symbol.signature.lines().count().max(1) as u32;
+                    Snippet {
+                        path: s.path.to_string(),
+                        start_line: s.symbol.start_line + 1,
+                        end_line: s.symbol.start_line + lines,
+                        text: s.symbol.signature.clone(),
+                        source: SnippetSource::Definition,
+                        kind: Some(s.symbol.kind.as_str().to_owned()),
+                        score: s.score,
+                        brief: None,
+                    }
+                }
+            })
             .collect()
     }
 

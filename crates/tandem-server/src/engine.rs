@@ -2,7 +2,7 @@
 //! a snapshot and a cursor to the completions shown. It knows nothing of LSP, so the CLI
 //! (`tandem complete`, `tandem context`) runs exactly what the server runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -331,13 +331,43 @@ impl Engine {
         let source = rope.to_string();
         let cursor = tandem_core::context::clamp_cursor(rope, input.offset);
         let byte = rope.char_to_byte(cursor);
-        let identifiers =
+        let mut identifiers =
             tandem_syntax::identifiers_near(language, tree, source.as_bytes(), byte, LINES_ABOVE);
         let imports = match self.symbols.file(root, &input.path) {
             Some(file) => file.imports.clone(),
             None => tandem_syntax::imports_in(language, tree, source.as_bytes()),
         };
         drop(parsed);
+        // Then the other words of the cursor window, nearest line first (what the code around
+        // uses, whose definitions the model may need next), then the names the file imports.
+        let cursor_line = rope.char_to_line(cursor);
+        let mut seen: HashSet<String> = identifiers.iter().cloned().collect();
+        let above = (visible.0..=cursor_line).rev();
+        let below = (cursor_line + 1)..=visible.1.min(rope.len_lines().saturating_sub(1));
+        for line in above.chain(below) {
+            if identifiers.len() >= MAX_IDENTIFIERS {
+                break;
+            }
+            let text = rope.line(line).to_string();
+            // Right to left on the cursor's line and above: nearest first.
+            let mut words: Vec<&str> = tandem_core::similar::words(&text).collect();
+            if line <= cursor_line {
+                words.reverse();
+            }
+            for word in words {
+                if !seen.contains(word) {
+                    seen.insert(word.to_owned());
+                    identifiers.push(word.to_owned());
+                }
+            }
+        }
+        for name in imports.iter().flat_map(|i| &i.names) {
+            if !seen.contains(name.as_str()) {
+                seen.insert(name.clone());
+                identifiers.push(name.clone());
+            }
+        }
+        identifiers.truncate(MAX_IDENTIFIERS);
         self.symbols.definition_snippets(&DefinitionQuery {
             root,
             path: &input.path,
@@ -706,8 +736,12 @@ impl Engine {
     }
 }
 
-/// How many lines above the cursor the definitions source takes identifiers from.
+/// How many lines above the cursor the definitions source takes its first identifiers from
+/// (the syntax-aware part; the rest of the window follows).
 const LINES_ABOVE: usize = 8;
+
+/// Most identifiers the definitions source looks up per request.
+const MAX_IDENTIFIERS: usize = 96;
 
 /// Largest document parsed from scratch on the request path (documents kept current by
 /// their edits need no such parse).
