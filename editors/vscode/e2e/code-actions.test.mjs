@@ -123,15 +123,27 @@ test("VS Code lists Tandem's code actions, applies Document, and Refine asks for
 
   // Refine: a refactor.rewrite action, in the light bulb menu (Ctrl+.); its instruction comes
   // from an input box and goes to the server's tandem.refine command.
-  await page.keyboard.press("Control+.");
-  const refineRow = await pick(REFINE_TITLE);
-  await refineRow.click();
   const input = page.locator(".quick-input-widget input");
+  const askRefine = async () => {
+    await page.keyboard.press("Control+.");
+    await (await pick(REFINE_TITLE)).click();
+    await waitUntil(
+      15_000,
+      async () => (await input.isVisible()) && (await page.locator(".quick-input-widget").textContent())?.includes("How should Tandem refine its last edit?"),
+      async () => `expected an input box asking "How should Tandem refine its last edit?"\n  ${await state()}`,
+    );
+  };
+  // Escape sends nothing: the one chat request after this is the answered Refine's (checked
+  // below), and the document keeps the first docstring meanwhile.
+  await askRefine();
+  await page.keyboard.press("Escape");
   await waitUntil(
     15_000,
-    async () => (await input.isVisible()) && (await page.locator(".quick-input-widget").textContent())?.includes("How should Tandem refine its last edit?"),
-    async () => `expected an input box asking "How should Tandem refine its last edit?"\n  ${await state()}`,
+    async () => !(await input.isVisible()),
+    async () => `expected Escape to close the input box\n  ${await state()}`,
   );
+  await expectLines(DOCUMENTED, "the docstring unchanged after Escape");
+  await askRefine();
   await page.keyboard.type(INSTRUCTION, { delay: 10 });
   await page.keyboard.press("Enter");
   await expectLines(REFINED_TEXT, "the docstring revised by Refine");
@@ -139,6 +151,13 @@ test("VS Code lists Tandem's code actions, applies Document, and Refine asks for
   const previous = /Your previous answer was:\n\n```python\n\s*(.*)\n```/.exec(refine)?.[1];
   if (chats().length !== 2 || previous !== DOC || !refine.includes(`Revise it: ${INSTRUCTION}.`)) {
     throw new Error(`expected a second chat request with the previous answer and "Revise it: ${INSTRUCTION}."; the model got ${chats().length} chat requests, the last:\n${refine}`);
+  }
+
+  // Had Escape sent the command without an instruction, the server would have asked with
+  // window/showMessageRequest ("Refine ... how?"): a notification with buttons, which stays.
+  const toasts = await page.evaluate(() => [...document.querySelectorAll(".notifications-toasts .notification-toast")].map((e) => e.innerText));
+  if (toasts.some((t) => t.includes("how?"))) {
+    throw new Error(`expected no "Refine ... how?" question from the server after Escape; notifications: ${JSON.stringify(toasts)}`);
   }
 
   // Saved as shown.
