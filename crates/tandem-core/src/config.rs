@@ -275,8 +275,8 @@ pub struct SourceShares {
 impl Default for SourceShares {
     fn default() -> Self {
         Self {
-            definitions: 0.6,
-            similar: 0.4,
+            definitions: 0.75,
+            similar: 0.25,
         }
     }
 }
@@ -305,9 +305,9 @@ impl Default for ContextConfig {
         Self {
             prefix_chars: 6000,
             suffix_chars: 2000,
-            prefix_share: 0.55,
+            prefix_share: 0.45,
             suffix_share: 0.15,
-            snippet_share: 0.30,
+            snippet_share: 0.40,
             sources: vec![ContextSource::Definitions, ContextSource::Similar],
             source_shares: SourceShares::default(),
             source_timeout_ms: 5,

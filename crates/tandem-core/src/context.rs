@@ -301,9 +301,10 @@ impl PromptBudget<'_> {
         let overhead = count(&self.template.overhead(&req, false));
         let budget = TokenBudget::split(limit.saturating_sub(overhead), context);
 
-        // Snippets: whole ones (or their brief form), best first, each source first within
-        // its share of the snippet budget, then any source in what is left; kept in the order
-        // given.
+        // Snippets, best first: each in its brief form when it has one (breadth first), each
+        // source first within its share of the snippet budget, then any source in what is
+        // left; then brief forms become whole, best first, while the budget lasts. Kept in
+        // the order given.
         let mut snippet_used = 0;
         let mut kept: Vec<Snippet> = Vec::new();
         if !snippets.is_empty() {
@@ -345,17 +346,27 @@ impl PromptBudget<'_> {
                     let mine = by_source.get(&source).copied().unwrap_or(0);
                     let fits =
                         |cost: usize| used + cost <= space && (!capped || mine + cost <= cap);
-                    let (full, brief) = costs[i];
-                    let choice = if fits(full) {
-                        Some((true, full))
-                    } else {
-                        brief.filter(|&b| fits(b)).map(|b| (false, b))
+                    // Breadth first: the brief form when there is one.
+                    let choice = match costs[i] {
+                        (_, Some(brief)) if fits(brief) => Some((false, brief)),
+                        (full, _) if fits(full) => Some((true, full)),
+                        _ => None,
                     };
                     if let Some((whole, cost)) = choice {
                         taken[i] = Some(whole);
                         used += cost;
                         *by_source.entry(source).or_default() += cost;
                     }
+                }
+            }
+            // Then depth: brief forms become whole, best first, while the budget lasts.
+            for &i in &order {
+                if taken[i] == Some(false)
+                    && let (full, Some(brief)) = costs[i]
+                    && used + full.saturating_sub(brief) <= space
+                {
+                    used += full.saturating_sub(brief);
+                    taken[i] = Some(true);
                 }
             }
             for (snippet, took) in snippets.into_iter().zip(taken) {
@@ -584,7 +595,7 @@ mod tests {
     #[test]
     fn shares_split_and_unused_shares_flow_to_the_prefix() {
         let b = TokenBudget::split(100, &ContextConfig::default());
-        assert_eq!((b.prefix, b.suffix, b.snippets), (55, 15, 30));
+        assert_eq!((b.prefix, b.suffix, b.snippets), (45, 15, 40));
         let text: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
         let rope = Rope::from_str(&text);
         let cursor = rope.line_to_char(80);
@@ -616,6 +627,51 @@ mod tests {
         assert_eq!(req.snippets, vec![small]);
         assert_eq!(w.prefix.len(), 54); // 100 - 18 - 20 = 62: six whole lines of 9
         assert!(PER_CHAR.count(&template.render(&req)) <= 136);
+    }
+
+    #[test]
+    fn brief_forms_go_in_first_and_the_best_become_whole() {
+        let text: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
+        let rope = Rope::from_str(&text);
+        let cursor = rope.line_to_char(80);
+        let template = FimTemplate::starcoder();
+        // 100 tokens left; 60 for snippets (one source, so all of it).
+        let mut config = config(146, 10, (0.4, 0.0, 0.6));
+        config.context.sources = vec![ContextSource::Definitions];
+        let budget = PromptBudget {
+            config: &config,
+            template: &template,
+            counter: &PER_CHAR,
+        };
+        let definition = |path: &str, score: f32| Snippet {
+            source: SnippetSource::Definition,
+            brief: Some("fn f()".to_owned()), // "// Path: x.rs\n// fn f()\n\n" = 25
+            ..snippet(path, "fn f() {\n    body();\n}", score)  // 25 + 22 = 47 whole
+        };
+        // Both briefs fit (50); then only one upgrade would fit (72 > 60): none is made.
+        let (_, req) = budget.assemble(
+            &rope,
+            cursor,
+            "a.rs".into(),
+            "rust".into(),
+            vec![definition("x.rs", 0.5), definition("y.rs", 0.9)],
+        );
+        let texts: Vec<(&str, &str)> = req
+            .snippets
+            .iter()
+            .map(|s| (s.path.as_str(), s.text.as_str()))
+            .collect();
+        assert_eq!(texts, [("x.rs", "fn f()"), ("y.rs", "fn f()")]);
+        // With one of them only, the best becomes whole (47 <= 60).
+        let (_, req) = budget.assemble(
+            &rope,
+            cursor,
+            "a.rs".into(),
+            "rust".into(),
+            vec![definition("y.rs", 0.9)],
+        );
+        assert_eq!(req.snippets[0].text, "fn f() {\n    body();\n}");
+        assert_eq!(req.snippets[0].end_line, 1);
     }
 
     #[test]

@@ -141,9 +141,9 @@ mod tests {
             },
         );
         expect_test::expect![[r#"
-            0.967 a.rs:10-14 Definition
-            0.888 b.rs:1-3 Definition
-            0.400 c.rs:1-20 Similar
+            0.979 a.rs:10-14 Definition
+            0.899 b.rs:1-3 Definition
+            0.250 c.rs:1-20 Similar
         "#]]
         .assert_eq(&show(&fused));
     }

@@ -63,7 +63,7 @@ impl SymbolIndex {
     pub fn definition_snippets(&self, query: &DefinitionQuery<'_>) -> Vec<Snippet> {
         let mut chosen: Vec<Scored> = Vec::new();
         for (rank, ident) in query.identifiers.iter().enumerate() {
-            if chosen.len() >= query.max_snippets * 4 || Instant::now() >= query.deadline {
+            if chosen.len() >= query.max_snippets * 5 || Instant::now() >= query.deadline {
                 break;
             }
             let mut scored = self.score_name(query, ident, rank);
@@ -88,30 +88,12 @@ impl SymbolIndex {
                 .then_with(|| a.path.cmp(&b.path))
                 .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
         });
-        // The best keep their first lines; the next ones go in as bare signatures, so that
-        // many names fit a small budget.
-        chosen.truncate(query.max_snippets * 3);
-        let whole = query.max_snippets.div_ceil(2);
+        // Many candidates: packing takes their bare signatures first (breadth), then their
+        // first lines while the budget lasts.
+        chosen.truncate(query.max_snippets * 4);
         chosen
             .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                if i < whole {
-                    self.snippet(query.root, s)
-                } else {
-                    let lines = s.symbol.signature.lines().count().max(1) as u32;
-                    Snippet {
-                        path: s.path.to_string(),
-                        start_line: s.symbol.start_line + 1,
-                        end_line: s.symbol.start_line + lines,
-                        text: s.symbol.signature.clone(),
-                        source: SnippetSource::Definition,
-                        kind: Some(s.symbol.kind.as_str().to_owned()),
-                        score: s.score,
-                        brief: None,
-                    }
-                }
-            })
+            .map(|s| self.snippet(query.root, s))
             .collect()
     }
 
@@ -124,9 +106,14 @@ impl SymbolIndex {
         let Some(r) = roots.get(query.root) else {
             return Vec::new();
         };
+        // Protocol methods (`__eq__`) and test functions are named, not looked up.
+        if (ident.starts_with("__") && ident.ends_with("__")) || ident.starts_with("test_") {
+            return Vec::new();
+        }
         let Some(paths) = r.by_name.get(ident) else {
             return Vec::new();
         };
+        let in_tests = is_test_path(query.path);
         // Each file's place is computed once; the ambiguity counts files elsewhere.
         let places: Vec<(&Arc<str>, u8)> = paths
             .iter()
@@ -169,7 +156,13 @@ impl SymbolIndex {
                 } else {
                     1.0
                 };
-                best.push((place * proximity * kind, path, symbol));
+                // Test code is rarely what non-test code needs.
+                let test = if !in_tests && is_test_path(path) {
+                    0.5
+                } else {
+                    1.0
+                };
+                best.push((place * proximity * kind * test, path, symbol));
             }
         }
         best.sort_by(|a, b| {
@@ -239,6 +232,27 @@ fn is_type(kind: DefKind) -> bool {
             | DefKind::Trait
             | DefKind::Interface
     )
+}
+
+/// Whether a key is test code: under a `test`/`tests`/`__tests__`/`spec` directory, or named
+/// like a test file (`test_x.py`, `x_test.go`, `x.test.ts`, `x.spec.js`, `XTest.java`).
+fn is_test_path(key: &str) -> bool {
+    let mut segments = key.split('/');
+    let file = segments.next_back().unwrap_or_default();
+    let dir_is_test = segments.any(|d| {
+        matches!(
+            d,
+            "test" | "tests" | "testing" | "__tests__" | "spec" | "specs" | "testdata"
+        )
+    });
+    let stem = strip_extension(file);
+    dir_is_test
+        || stem.starts_with("test_")
+        || stem.ends_with("_test")
+        || stem.ends_with(".test")
+        || stem.ends_with(".spec")
+        || (stem.ends_with("Test") && file.ends_with(".java"))
+        || stem.ends_with("_tests")
 }
 
 /// The directory part of a key.
@@ -347,6 +361,29 @@ mod tests {
         );
         let c = [import("util/strbuf.h", &[])];
         assert_eq!(import_match("src/util/strbuf.h", &c, "strbuf_add"), 2);
+    }
+
+    #[test]
+    fn test_paths() {
+        for key in [
+            "tests/a.rs",
+            "pkg/test_x.py",
+            "x/y_test.go",
+            "src/__tests__/a.ts",
+            "src/a.test.ts",
+            "a.spec.js",
+            "src/test/java/FooTest.java",
+        ] {
+            assert!(is_test_path(key), "{key}");
+        }
+        for key in [
+            "src/testing_utils.rs",
+            "src/contest.py",
+            "src/lib.rs",
+            "attest/a.go",
+        ] {
+            assert!(!is_test_path(key), "{key}");
+        }
     }
 
     #[test]

@@ -135,17 +135,17 @@ fn rust_imported_definitions_come_first() {
         }
         "#,
         expect![[r#"
-            Definition src/store.rs:7-9 method 0.60
+            Definition src/store.rs:7-9 method 0.75
               | pub fn insert(&mut self, key: &str, value: u64) -> Option<u64> {
               |     None
               | }
-            Definition src/store.rs:2-4 struct 0.55
+            Definition src/store.rs:2-4 struct 0.69
               | pub struct Store {
               |     items: Vec<(String, u64)>,
               | }
               | pub fn insert(&mut self, key: &str, value: u64) -> Option<u64>
               | pub fn total(&self) -> u64
-            Definition src/other/store_like.rs:1-1 function 0.51
+            Definition src/other/store_like.rs:1-1 function 0.63
               | pub fn insert(x: u32) {}
         "#]],
     );
@@ -171,7 +171,7 @@ fn python_from_import_resolves_to_the_module_file() {
             return user.$0
         "#,
         expect![[r#"
-            Definition app/models.py:1-7 class 0.60
+            Definition app/models.py:1-7 class 0.75
               | class User:
               |     def __init__(self, name: str, email: str):
               |         self.name = name
@@ -203,11 +203,11 @@ fn typescript_and_go_definitions_across_files() {
         const next = addRoute($0
         "#,
         expect![[r#"
-            Definition src/router.ts:6-8 function 0.60
+            Definition src/router.ts:6-8 function 0.75
               | export function addRoute(routes: Route[], route: Route): Route[] {
               |   return [...routes, route];
               | }
-            Definition src/router.ts:1-4 interface 0.55
+            Definition src/router.ts:1-4 interface 0.69
               | export interface Route {
               |   path: string;
               |   handler: (req: Request) => Response;
@@ -237,7 +237,7 @@ fn typescript_and_go_definitions_across_files() {
         }
         "#,
         expect![[r#"
-            Definition cache/lru.go:8-10 function 0.60
+            Definition cache/lru.go:8-10 function 0.75
               | func NewLRU(capacity int) *LRU {
               |     return &LRU{capacity: capacity, items: map[string]string{}}
               | }

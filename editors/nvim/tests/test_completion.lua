@@ -40,6 +40,8 @@ table.insert(T, { "typing shows ghost text (virt_text inline + virt_lines)", fun
   child:assert_eq("TandemSuggestion", g.hl, "ghost highlight")
   child:assert_eq(1, g.count, "number of extmarks")
   child:assert_eq(TYPED, line(7), "buffer line is unchanged by ghost text")
+  -- The cursor is drawn right after the typed text, before the ghost text (not after it).
+  child:assert_eq(#TYPED + 1, child:lua("return vim.fn.wincol()"), "screen column of the cursor")
 end })
 
 table.insert(T, { "accept (<Tab>) inserts the suggestion and moves the cursor", function()

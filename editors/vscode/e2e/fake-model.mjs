@@ -1,18 +1,20 @@
-// A deterministic OpenAI-compatible model server on 127.0.0.1, for the end-to-end test: each
-// `POST /v1/completions` is answered by `answer(prompt)` as a Server-Sent Events stream (the
-// shape vLLM and llama.cpp's server send), so the ghost text the editor shows is exact.
+// A deterministic OpenAI-compatible model server on 127.0.0.1, for the end-to-end tests: each
+// `POST /v1/completions` is answered by `answer(prompt)` and each `POST /v1/chat/completions`
+// (the code actions' `openai-chat` backend) by `chat(messages)`, both as Server-Sent Events
+// streams (the shape vLLM and llama.cpp's server send), so what the editor shows is exact.
 
 import * as http from "node:http";
 
 /**
  * Starts the server on a free loopback port.
- * @param {{ answer: (prompt: unknown) => string[] }} options the pieces of text streamed for a
- *   prompt (none: an empty completion, as a model that has nothing to add)
+ * @param {{ answer: (prompt: unknown) => string[], chat?: (messages: any[]) => string[] }} options
+ *   the pieces of text streamed for a completion prompt (none: an empty completion, as a model
+ *   that has nothing to add), and for a chat's messages (`chat` unset: chat answers 404)
  * @returns {Promise<{ url: string, requests: { method: string, path: string, body: any }[], close: () => Promise<void> }>}
  *   `url` is the base URL as Tandem's `backend.url` takes it (ending in `/v1`); `requests`
  *   records every request received, in order.
  */
-export async function startFakeModel({ answer }) {
+export async function startFakeModel({ answer, chat }) {
   const requests = [];
   const server = http.createServer((req, res) => {
     let raw = "";
@@ -37,6 +39,16 @@ export async function startFakeModel({ answer }) {
           res.write(`data: ${JSON.stringify({ choices: [{ text, index: 0, finish_reason: null }] })}\n\n`);
         }
         res.write(`data: ${JSON.stringify({ choices: [{ text: "", index: 0, finish_reason: "stop" }] })}\n\n`);
+        res.end("data: [DONE]\n\n");
+        return;
+      }
+      if (req.method === "POST" && req.url === "/v1/chat/completions" && chat) {
+        res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
+        const chunk = (delta, finish_reason) =>
+          `data: ${JSON.stringify({ object: "chat.completion.chunk", model: body?.model, choices: [{ index: 0, delta, finish_reason }] })}\n\n`;
+        res.write(chunk({ role: "assistant" }, null));
+        for (const content of chat(body?.messages ?? [])) res.write(chunk({ content }, null));
+        res.write(chunk({}, "stop"));
         res.end("data: [DONE]\n\n");
         return;
       }

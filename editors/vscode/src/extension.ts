@@ -1,6 +1,7 @@
 // The VS Code side of Tandem: starts the server, lets vscode-languageclient wire
-// `textDocument/inlineCompletion` (LSP 3.18, built into vscode-languageclient 10), shows
-// `tandem/status` in the status bar and passes the `tandem.*` settings.
+// `textDocument/inlineCompletion` (LSP 3.18, built into vscode-languageclient 10) and the
+// server's code actions (light bulb, Ctrl+.), asks for Refine's instruction with an input box,
+// shows `tandem/status` in the status bar and passes the `tandem.*` settings.
 
 import * as os from "node:os";
 import * as readline from "node:readline";
@@ -14,6 +15,8 @@ import {
   State,
   TransportKind,
 } from "vscode-languageclient/node";
+import { OpenDocuments } from "./documentSync";
+import { REFINE_COMMAND, REFINE_PLACEHOLDER, REFINE_PROMPT, refineArguments } from "./refine";
 import { serverLogLine } from "./serverLog";
 import { defaultIsExecutable, INSTALL_COMMAND, resolveServerPath } from "./serverPath";
 import {
@@ -87,6 +90,7 @@ async function start(): Promise<void> {
     options: { env: { ...process.env, NO_COLOR: "1" } },
   };
   sentAtStart = setKeys(keys, inspect);
+  const openDocuments = new OpenDocuments();
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     initializationOptions: currentSettings(),
@@ -97,6 +101,23 @@ async function start(): Promise<void> {
       // VS Code shows the inline (ghost text) completions, so the list would only repeat them
       // and double the model requests.
       provideCompletionItem: () => undefined,
+      // didOpen / didChange / didSave / didClose only for documents the server was told are open.
+      ...openDocuments.middleware<vscode.TextDocument, vscode.TextDocumentChangeEvent>(),
+      // Code actions come through as the server lists and resolves them. Refine's follow-up
+      // (a code action whose command is `tandem.refine`) takes free text: ask for it here and
+      // pass it to the server's workspace/executeCommand; cancelled, nothing is sent.
+      executeCommand: async (command, args, next) => {
+        if (command !== REFINE_COMMAND) return next(command, args);
+        const instruction = await vscode.window.showInputBox({
+          title: "Tandem: Refine",
+          prompt: REFINE_PROMPT,
+          placeHolder: REFINE_PLACEHOLDER,
+          ignoreFocusOut: true,
+        });
+        const withInstruction = refineArguments(args, instruction);
+        if (!withInstruction) return undefined;
+        return next(command, withInstruction);
+      },
     },
   };
   const c = new LanguageClient("tandem", "Tandem", serverOptions, clientOptions);

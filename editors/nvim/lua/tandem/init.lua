@@ -1,5 +1,6 @@
 -- Tandem for Neovim: starts the `tandem` language server and shows its inline completions as
--- ghost text. Targets Neovim 0.10 and 0.11 (tested on 0.11).
+-- ghost text; its code actions come through vim.lsp.buf.code_action(), Refine's instruction
+-- through vim.ui.input. Targets Neovim 0.10 and 0.11 (tested on 0.11).
 local compat = require("tandem.compat")
 
 local M = {}
@@ -93,6 +94,8 @@ function M.attach(bufnr)
     settings = settings or vim.empty_dict(),
     capabilities = capabilities,
     handlers = handlers,
+    -- Refine's instruction, asked with vim.ui.input (lua/tandem/actions.lua).
+    commands = require("tandem.actions").commands,
   }, { bufnr = bufnr })
 end
 

@@ -53,7 +53,10 @@ local function render()
   local lines = vim.split(shown.text, "\n", { plain = true })
   local opts = {
     hl_mode = "combine",
-    right_gravity = false,
+    -- Right gravity (the default): the cursor is drawn before inline virtual text at its
+    -- position, as Neovim 0.12's built-in inline completion does; with left gravity it was
+    -- drawn after the ghost text. The mark is redrawn on every change, so gravity moves nothing.
+    right_gravity = true,
     priority = 65535,
   }
   if lines[1] ~= "" then
