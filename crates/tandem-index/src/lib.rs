@@ -17,7 +17,7 @@
 //! Architecture invariant: nothing here fails on user input. A file that does not parse yields
 //! the definitions tree-sitter could recover; a corrupt cache file is ignored.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -188,8 +188,8 @@ impl std::ops::AddAssign for IndexStats {
 #[derive(Debug, Default)]
 struct RootSymbols {
     files: HashMap<Arc<str>, Arc<FileSymbols>>,
-    /// Which files define a name.
-    by_name: HashMap<Box<str>, Vec<Arc<str>>>,
+    /// Where each name is defined: the file and the symbol's index in it, in file order.
+    by_name: HashMap<Box<str>, Vec<(Arc<str>, u32)>>,
     /// Entries read from the cache file, taken by upserts whose hash matches.
     cached: HashMap<String, FileSymbols>,
     stats: IndexStats,
@@ -205,14 +205,11 @@ impl RootSymbols {
     fn insert(&mut self, key: &str, entry: Arc<FileSymbols>) {
         self.remove(key);
         let key: Arc<str> = Arc::from(key);
-        let mut seen = HashSet::new();
-        for s in &entry.symbols {
-            if seen.insert(s.name.as_str()) {
-                self.by_name
-                    .entry(Box::from(s.name.as_str()))
-                    .or_default()
-                    .push(key.clone());
-            }
+        for (i, s) in entry.symbols.iter().enumerate() {
+            self.by_name
+                .entry(Box::from(s.name.as_str()))
+                .or_default()
+                .push((key.clone(), i as u32));
         }
         self.stats.files += 1;
         self.stats.symbols += entry.symbols.len();
@@ -227,7 +224,7 @@ impl RootSymbols {
         };
         for s in &old.symbols {
             if let Some(paths) = self.by_name.get_mut(s.name.as_str()) {
-                paths.retain(|p| &**p != key);
+                paths.retain(|(p, _)| &**p != key);
                 if paths.is_empty() {
                     self.by_name.remove(s.name.as_str());
                 }
@@ -499,11 +496,9 @@ impl SymbolIndex {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for path in r.by_name.get(name).map(Vec::as_slice).unwrap_or_default() {
-            if let Some(file) = r.files.get(path) {
-                for s in file.symbols.iter().filter(|s| s.name == name) {
-                    out.push((path.clone(), s.clone()));
-                }
+        for (path, i) in r.by_name.get(name).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(s) = r.files.get(path).and_then(|f| f.symbols.get(*i as usize)) {
+                out.push((path.clone(), s.clone()));
             }
         }
         out

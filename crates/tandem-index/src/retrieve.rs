@@ -31,6 +31,9 @@ use tandem_syntax::{DefKind, Import};
 
 use crate::{Symbol, SymbolIndex};
 
+/// Names defined in more files than this are looked up in the current file and its directory
+/// only (unless imported by name).
+const MAX_FILES_PER_NAME: usize = 32;
 /// Most definitions kept per identifier.
 const PER_IDENTIFIER: usize = 2;
 /// Most method signatures appended to a type's snippet.
@@ -110,68 +113,109 @@ impl SymbolIndex {
         if (ident.starts_with("__") && ident.ends_with("__")) || ident.starts_with("test_") {
             return Vec::new();
         }
-        let Some(paths) = r.by_name.get(ident) else {
+        let Some(entries) = r.by_name.get(ident) else {
             return Vec::new();
         };
         let in_tests = is_test_path(query.path);
-        // Each file's place is computed once; the ambiguity counts files elsewhere.
-        let places: Vec<(&Arc<str>, u8)> = paths
+        // Files that define the name: entries of one file are adjacent.
+        let files = entries
             .iter()
-            .map(|p| {
-                let m = if &**p == query.path {
-                    3
-                } else {
-                    import_match(p, query.imports, ident)
-                };
-                (p, m)
-            })
-            .collect();
-        let elsewhere = places.iter().filter(|(_, m)| *m == 0).count().max(1) as f32;
+            .enumerate()
+            .filter(|(i, (p, _))| *i == 0 || entries[i - 1].0 != *p)
+            .count();
+        // A name defined in very many files (`new`, `get`) is not ranked by where it is
+        // defined, unless the file imports it by name: only the current file's and its
+        // directory's definitions are considered, which bounds the work per name.
+        let common = files > MAX_FILES_PER_NAME
+            && !query
+                .imports
+                .iter()
+                .any(|i| i.names.iter().any(|n| n == ident));
+        let here = parent(query.path);
+        // Each file's place is computed once (entries of a file are adjacent).
+        let mut places: Vec<(&Arc<str>, u32, u8)> = Vec::new();
+        let mut last: Option<(&Arc<str>, u8)> = None;
+        for (path, i) in entries {
+            let m = match last {
+                Some((p, m)) if p == path => m,
+                _ => {
+                    let m = if &**path == query.path {
+                        3
+                    } else if common {
+                        if parent(path) == here { 0 } else { u8::MAX }
+                    } else {
+                        import_match(path, query.imports, ident)
+                    };
+                    last = Some((path, m));
+                    m
+                }
+            };
+            if m != u8::MAX {
+                places.push((path, *i, m));
+            }
+        }
+        // The ambiguity counts the files elsewhere.
+        let elsewhere = if common {
+            files
+        } else {
+            let mut n = 0;
+            let mut prev: Option<&Arc<str>> = None;
+            for (p, _, m) in &places {
+                if *m == 0 && prev != Some(*p) {
+                    n += 1;
+                }
+                prev = Some(*p);
+            }
+            n
+        }
+        .max(1) as f32;
         let ambiguity = 1.0 + elsewhere.ln();
         let proximity = 1.0 / (1.0 + 0.08 * rank as f32);
         let mut best: Vec<(f32, &Arc<str>, &Symbol)> = Vec::new();
-        for (path, m) in places {
+        for (path, i, m) in places {
             let place = match m {
                 3 => 0.9,
                 2 => 1.0,
                 1 => 0.85,
-                _ if parent(path) == parent(query.path) => 0.75 / ambiguity,
+                _ if parent(path) == here => 0.75 / ambiguity,
                 _ => {
                     let shared = shared_dirs(path, query.path) as f32;
                     (0.5 + 0.05 * shared).min(0.7) / ambiguity
                 }
             };
-            let Some(file) = r.files.get(path) else {
+            let Some(symbol) = r.files.get(path).and_then(|f| f.symbols.get(i as usize)) else {
                 continue;
             };
-            for symbol in file.symbols.iter().filter(|s| s.name == ident) {
+            {
                 if m == 3
                     && symbol.start_line <= query.visible.1
                     && symbol.end_line >= query.visible.0
                 {
                     continue; // already in the prompt
                 }
+                let test_file = is_test_path(path);
                 let kind = if symbol.kind == DefKind::Module {
                     0.5
                 } else {
                     1.0
                 };
                 // Test code is rarely what non-test code needs.
-                let test = if !in_tests && is_test_path(path) {
-                    0.5
-                } else {
-                    1.0
-                };
+                let test = if !in_tests && test_file { 0.5 } else { 1.0 };
                 best.push((place * proximity * kind * test, path, symbol));
             }
         }
-        best.sort_by(|a, b| {
+        let order = |a: &(f32, &Arc<str>, &Symbol), b: &(f32, &Arc<str>, &Symbol)| {
             b.0.total_cmp(&a.0)
                 .then_with(|| a.1.cmp(b.1))
                 .then_with(|| a.2.start_line.cmp(&b.2.start_line))
-        });
+        };
+        // Only the best few are wanted: select them, then order those.
+        if best.len() > PER_IDENTIFIER {
+            best.select_nth_unstable_by(PER_IDENTIFIER - 1, order);
+            best.truncate(PER_IDENTIFIER);
+        }
+        best.sort_by(order);
         best.into_iter()
-            .take(PER_IDENTIFIER)
             .map(|(score, path, symbol)| Scored {
                 path: path.clone(),
                 symbol: symbol.clone(),
@@ -256,7 +300,7 @@ fn is_test_path(key: &str) -> bool {
 }
 
 /// The directory part of a key.
-fn parent(key: &str) -> &str {
+pub(crate) fn parent(key: &str) -> &str {
     key.rsplit_once('/').map_or("", |(d, _)| d)
 }
 

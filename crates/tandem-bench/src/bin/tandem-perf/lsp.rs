@@ -388,12 +388,19 @@ pub fn memory_kib(pid: u32) -> Result<(u64, u64)> {
     Ok((field("VmHWM:")?, field("VmRSS:")?))
 }
 
+/// `context.sources` for the server, when `--sources` set them (else the default).
+pub static CONTEXT_SOURCES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 /// The server's own settings for the benchmarks: the openai backend at `url`, no debounce.
 pub fn init_options(backend_url: &str) -> Value {
-    json!({
+    let mut options = json!({
         "backend": { "kind": "openai", "url": backend_url, "model": "m" },
         "completion": { "debounceMs": 0 },
-    })
+    });
+    if let Some(sources) = CONTEXT_SOURCES.get() {
+        options["context"] = json!({ "sources": sources });
+    }
+    options
 }
 
 /// The default server binary: `target/release/tandem` beside this executable's target dir,

@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 
 use harness::{Report, Sizes};
 
-const USAGE: &str = "usage: tandem-perf <overhead|store|keystrokes|memory|earlystop|all> [--small] [--json] [--tandem PATH]";
+const USAGE: &str = "usage: tandem-perf <overhead|store|keystrokes|memory|earlystop|all> [--small] [--json] [--tandem PATH] [--sources LIST]";
 const HARNESSES: &[&str] = &["overhead", "store", "keystrokes", "memory", "earlystop"];
 
 struct Args {
@@ -51,6 +51,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             "--json" => json = true,
             "--tandem" => {
                 tandem = Some(PathBuf::from(args.next().context("--tandem needs a PATH")?))
+            }
+            "--sources" => {
+                // The server's `context.sources` (comma-separated; empty: the current file only).
+                let list = args.next().context("--sources needs a LIST")?;
+                let sources: Vec<String> = list
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let _ = lsp::CONTEXT_SOURCES.set(sources);
             }
             "-h" | "--help" => bail!("{USAGE}"),
             s if s.starts_with('-') => bail!("unknown option `{s}`\n{USAGE}"),
