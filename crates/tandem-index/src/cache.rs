@@ -107,12 +107,17 @@ pub fn save(dir: &Path, root: &Path, entries: &[(String, Arc<FileSymbols>)]) -> 
         },
         entries: entries.iter().map(|(k, v)| (k.as_str(), &**v)).collect(),
     };
-    let bytes = postcard::to_stdvec(&file).map_err(io::Error::other)?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, &path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    // Streamed to the file: the encoding never sits whole in memory.
+    let written = std::fs::File::create(&tmp).and_then(|f| {
+        let out = postcard::to_io(&file, io::BufWriter::new(f)).map_err(io::Error::other)?;
+        out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()
+    });
+    written
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 /// The cache holds code from the workspace: readable by its owner only.
