@@ -130,3 +130,45 @@ fn a_definition_from_another_file_reaches_the_prompt() {
     assert!(indexed.contains("(3 from cache)"), "{indexed}");
     server.shutdown_and_exit();
 }
+
+#[test]
+fn tandem_context_lists_definitions_from_other_files() {
+    let model = ModelServer::start(Behavior::stream(&["unused"]));
+    let dir = TempDir::new("definitions-cli");
+    dir.write("src/store.rs", STORE);
+    let file = dir.write("src/main.rs", MAIN);
+    let config = dir.write(
+        "config.toml",
+        &format!(
+            "[backend]\nkind = \"openai\"\nurl = \"{}\"\nmodel = \"m\"\n",
+            model.url()
+        ),
+    );
+    let location = format!("{}:7:11", file.display());
+    let root = dir.path().display().to_string();
+    let out = tandem_e2e::run_cli(&[
+        "context",
+        &location,
+        "--config",
+        &config.display().to_string(),
+        "--root",
+        &root,
+    ]);
+    assert!(out.status.success(), "tandem context failed: {out:#?}");
+    let value: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let snippets = value["snippets"].as_array().expect("snippets");
+    let store = snippets
+        .iter()
+        .find(|s| s["source"] == "definition" && s["kind"] == "struct")
+        .unwrap_or_else(|| panic!("no struct definition among {value:#}"));
+    assert_eq!(store["path"], "src/store.rs");
+    assert_eq!(store["startLine"], 2);
+    assert!(
+        store["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("pub struct Store {")),
+        "{store:#}"
+    );
+    assert!(store["score"].as_f64().is_some_and(|s| s > 0.0 && s <= 1.0));
+    assert_eq!(model.request_count(), 0);
+}

@@ -111,7 +111,9 @@ pub fn save(dir: &Path, root: &Path, entries: &[(String, Arc<FileSymbols>)]) -> 
     // Streamed to the file: the encoding never sits whole in memory.
     let written = std::fs::File::create(&tmp).and_then(|f| {
         let out = postcard::to_io(&file, io::BufWriter::new(f)).map_err(io::Error::other)?;
-        out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()
+        out.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()
     });
     written
         .and_then(|()| std::fs::rename(&tmp, &path))

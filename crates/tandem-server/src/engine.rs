@@ -338,6 +338,9 @@ impl Engine {
             None => tandem_syntax::imports_in(language, tree, source.as_bytes()),
         };
         drop(parsed);
+        // The lookup gets the whole budget again: a fresh parse above (a document without a
+        // current tree, bounded by FRESH_PARSE_BYTES) must not starve it.
+        let deadline = deadline.max(Instant::now() + budget);
         // Then the other words of the cursor window, nearest line first (what the code around
         // uses, whose definitions the model may need next), then the names the file imports.
         let cursor_line = rope.char_to_line(cursor);
