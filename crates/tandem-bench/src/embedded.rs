@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 use tandem_core::{CompletionMode, CompletionRequest};
 use tandem_models::EmbeddedIndex;
 
+use crate::rng::Rng;
+
 const EXTENSIONS: &[&str] = &[
     "rs", "py", "js", "jsx", "ts", "tsx", "go", "c", "h", "cc", "cpp", "hpp", "java", "kt", "rb",
     "cs", "swift",
@@ -159,23 +161,6 @@ struct Target {
     start: usize,
     /// Byte offset of the end of the line (its `\n`, or the end of the file).
     end: usize,
-}
-
-/// A deterministic PRNG (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 fn language(path: &str) -> &'static str {

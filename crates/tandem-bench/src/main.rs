@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod embedded;
 mod index;
+mod rng;
 mod xdr;
 
 #[derive(Parser)]

@@ -49,6 +49,8 @@ use tandem_core::{Config, CursorWindow, Document, Snapshot};
 use tandem_server::engine::{CompletionInput, Engine};
 use tandem_syntax::Language;
 
+use crate::rng::Rng;
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The corpus: a directory of `<language>/<repository>/` trees (fetch.sh's output).
@@ -137,27 +139,6 @@ fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// A deterministic PRNG (splitmix64).
-pub struct Rng(pub u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
 }
 
 /// The grammar a file of a repository in the `<language>` directory is read with, if the file
