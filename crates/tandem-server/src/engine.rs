@@ -437,6 +437,20 @@ impl Engine {
         &self.symbols
     }
 
+    /// Sizes the embedded index and the symbol index (and the symbol cache's place) from
+    /// `config.workspace`, as the server does at start-up.
+    pub fn configure_indexes(&self, config: &Config) {
+        let workspace = &config.workspace;
+        self.index.set_budget(workspace.index_budget_bytes);
+        self.symbols.configure(
+            usize::try_from(workspace.symbol_budget_bytes).unwrap_or(usize::MAX),
+            workspace
+                .symbol_cache
+                .then(tandem_index::cache::default_dir)
+                .flatten(),
+        );
+    }
+
     /// Sets the user's config file layer. A layer that does not fit the schema on its own is
     /// rejected (the previous one stays) and its problems are returned, so one bad layer never
     /// blocks the others.

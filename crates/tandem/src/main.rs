@@ -214,9 +214,7 @@ fn engine_for(
     let started = Instant::now();
     if index {
         let config = engine.config(Some(root));
-        engine
-            .index()
-            .set_budget(config.workspace.index_budget_bytes);
+        engine.configure_indexes(&config);
         let limits = tandem_workspace::Limits {
             max_file_bytes: config.workspace.max_file_bytes,
             budget_bytes: config.workspace.index_budget_bytes,
@@ -274,15 +272,8 @@ fn index_symbols(engine: &Engine, root: &Path) {
     {
         return;
     }
+    engine.configure_indexes(&config);
     let symbols = engine.symbols();
-    symbols.configure(
-        usize::try_from(config.workspace.symbol_budget_bytes).unwrap_or(usize::MAX),
-        config
-            .workspace
-            .symbol_cache
-            .then(tandem_index::cache::default_dir)
-            .flatten(),
-    );
     symbols.add_root(root);
     let limits = tandem_workspace::Limits {
         max_file_bytes: config.workspace.max_file_bytes,

@@ -48,18 +48,7 @@ pub fn handle(session: &Arc<Session>, params: InitializeParams) -> InitializeRes
     }
 
     let config = session.engine.config(None);
-    session
-        .engine
-        .index()
-        .set_budget(config.workspace.index_budget_bytes);
-    session.engine.symbols().configure(
-        usize::try_from(config.workspace.symbol_budget_bytes).unwrap_or(usize::MAX),
-        config
-            .workspace
-            .symbol_cache
-            .then(tandem_index::cache::default_dir)
-            .flatten(),
-    );
+    session.engine.configure_indexes(&config);
     let limits = Limits {
         max_file_bytes: config.workspace.max_file_bytes,
         budget_bytes: config.workspace.read_budget_bytes,
