@@ -453,21 +453,44 @@ impl TestServer {
     /// Waits for the response to `pending` (the whole message, `result` or `error`).
     #[track_caller]
     pub fn response(&self, pending: Pending) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        let mut inbox = self.shared.lock();
-        loop {
-            if let Some(first) = inbox.responses.get(&pending.id).and_then(|r| r.first()) {
-                return first.clone();
-            }
-            let now = Instant::now();
-            if inbox.eof || now >= deadline {
+        self.wait_for(
+            |inbox| {
+                inbox
+                    .responses
+                    .get(&pending.id)
+                    .and_then(|r| r.first())
+                    .cloned()
+            },
+            |inbox| {
                 let why = if inbox.eof {
                     "the server closed its output"
                 } else {
                     "timed out"
                 };
+                format!("no response to request {} ({why})", pending.id)
+            },
+        )
+    }
+
+    /// Waits (at most [`TIMEOUT`], or until the server's output ends) until `find` finds
+    /// something in what the server sent; fails the test with `failure`'s message otherwise.
+    #[track_caller]
+    fn wait_for<T>(
+        &self,
+        mut find: impl FnMut(&Inbox) -> Option<T>,
+        failure: impl FnOnce(&Inbox) -> String,
+    ) -> T {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut inbox = self.shared.lock();
+        loop {
+            if let Some(found) = find(&inbox) {
+                return found;
+            }
+            let now = Instant::now();
+            if inbox.eof || now >= deadline {
+                let message = failure(&inbox);
                 drop(inbox);
-                self.fail(&format!("no response to request {} ({why})", pending.id));
+                self.fail(&message);
             }
             inbox = self
                 .shared
@@ -531,31 +554,19 @@ impl TestServer {
     /// Waits for a notification with this method whose params satisfy `pred`.
     #[track_caller]
     pub fn wait_notification(&self, method: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        let mut inbox = self.shared.lock();
-        loop {
-            if let Some(n) = inbox
-                .notifications
-                .iter()
-                .find(|n| n["method"] == method && pred(&n["params"]))
-            {
-                return n["params"].clone();
-            }
-            let now = Instant::now();
-            if inbox.eof || now >= deadline {
+        self.wait_for(
+            |inbox| {
+                inbox
+                    .notifications
+                    .iter()
+                    .find(|n| n["method"] == method && pred(&n["params"]))
+                    .map(|n| n["params"].clone())
+            },
+            |inbox| {
                 let seen: Vec<String> = inbox.notifications.iter().map(Value::to_string).collect();
-                drop(inbox);
-                self.fail(&format!(
-                    "no matching {method} notification; received: {seen:#?}"
-                ));
-            }
-            inbox = self
-                .shared
-                .changed
-                .wait_timeout(inbox, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+                format!("no matching {method} notification; received: {seen:#?}")
+            },
+        )
     }
 
     /// Waits for a `window/showMessage` containing all of `needles`; returns its text.
@@ -582,24 +593,16 @@ impl TestServer {
     /// Waits for a request from the server with this method; returns it (the whole message).
     #[track_caller]
     pub fn wait_server_request(&self, method: &str) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        let mut inbox = self.shared.lock();
-        loop {
-            if let Some(r) = inbox.server_requests.iter().find(|r| r["method"] == method) {
-                return r.clone();
-            }
-            let now = Instant::now();
-            if inbox.eof || now >= deadline {
-                drop(inbox);
-                self.fail(&format!("no {method} request from the server"));
-            }
-            inbox = self
-                .shared
-                .changed
-                .wait_timeout(inbox, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        self.wait_for(
+            |inbox| {
+                inbox
+                    .server_requests
+                    .iter()
+                    .find(|r| r["method"] == method)
+                    .cloned()
+            },
+            |_| format!("no {method} request from the server"),
+        )
     }
 
     /// Requests the server sent to the client (each answered with a null result unless
