@@ -128,15 +128,21 @@ fn document_edit(edit: &Value) -> (String, Value, Vec<Value>) {
     )
 }
 
+/// A workspace holding `src/calc.rs` (RUST), open in a server whose client resolves actions.
+fn calc_rs(model: &ModelServer, tag: &str) -> (TempDir, String, TestServer) {
+    let dir = TempDir::new(tag);
+    let uri = dir.uri("src/calc.rs");
+    let server = start(options(model, json!({})), &dir, true);
+    server.open(&uri, "rust", RUST);
+    (dir, uri, server)
+}
+
 #[test]
 fn document_this_is_listed_resolved_minimal_and_parses() {
     let model = ModelServer::start(chat(
         "Here you go:\n```rust\n/// Adds `a` and `b`.\n///\n/// Returns the sum.\n```\n",
     ));
-    let dir = TempDir::new("actions-doc");
-    let uri = dir.uri("src/calc.rs");
-    let server = start(options(&model, json!({})), &dir, true);
-    server.open(&uri, "rust", RUST);
+    let (_dir, uri, server) = calc_rs(&model, "actions-doc");
 
     let actions = list(&server, &uri, range(3, 6, 3, 6), json!([]));
     let document = find(&actions, "Tandem: Document `add`");
@@ -201,10 +207,7 @@ fn document_this_is_listed_resolved_minimal_and_parses() {
 #[test]
 fn a_stale_version_is_refused_without_asking_the_model() {
     let model = ModelServer::start(chat("```rust\n/// Adds.\n```"));
-    let dir = TempDir::new("actions-stale");
-    let uri = dir.uri("src/calc.rs");
-    let server = start(options(&model, json!({})), &dir, true);
-    server.open(&uri, "rust", RUST);
+    let (_dir, uri, server) = calc_rs(&model, "actions-stale");
     let document = find(
         &list(&server, &uri, range(3, 4, 3, 4), json!([])),
         "Tandem: Document",
@@ -228,10 +231,7 @@ fn replies_without_code_or_with_broken_syntax_give_no_edit() {
         0 => chat("I'm sorry, I cannot refactor this code without more context."),
         _ => chat("```rust\n    a + (b\n```"),
     });
-    let dir = TempDir::new("actions-broken");
-    let uri = dir.uri("src/calc.rs");
-    let server = start(options(&model, json!({})), &dir, true);
-    server.open(&uri, "rust", RUST);
+    let (_dir, uri, server) = calc_rs(&model, "actions-broken");
     let refactor = find(
         &list(&server, &uri, range(3, 0, 4, 0), json!([])),
         "Tandem: Refactor selection",
@@ -280,10 +280,7 @@ fn fix_is_offered_only_with_diagnostics_and_sends_them() {
     let model = ModelServer::start(chat(
         "```rust\npub fn add(a: i32, b: i32) -> i32 {\n    a - b\n}\n```",
     ));
-    let dir = TempDir::new("actions-fix");
-    let uri = dir.uri("src/calc.rs");
-    let server = start(options(&model, json!({})), &dir, true);
-    server.open(&uri, "rust", RUST);
+    let (_dir, uri, server) = calc_rs(&model, "actions-fix");
     let without = list(&server, &uri, range(3, 4, 3, 4), json!([]));
     assert!(
         without.iter().all(|a| a["kind"] != "quickfix"),
@@ -440,10 +437,7 @@ fn tests_for_python_go_in_a_new_file_through_create_file() {
 #[test]
 fn a_slow_model_blocks_nothing_and_cancelling_drops_its_connection() {
     let model = ModelServer::start(Behavior::Hang);
-    let dir = TempDir::new("actions-cancel");
-    let uri = dir.uri("src/calc.rs");
-    let server = start(options(&model, json!({})), &dir, true);
-    server.open(&uri, "rust", RUST);
+    let (_dir, uri, server) = calc_rs(&model, "actions-cancel");
     let document = find(
         &list(&server, &uri, range(3, 4, 3, 4), json!([])),
         "Tandem: Document",
