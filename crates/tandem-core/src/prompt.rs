@@ -527,6 +527,22 @@ pub fn line_comment(language: &str) -> &'static str {
     }
 }
 
+/// Snippets as `<context path=".." lines="a-b">` blocks, for chat models; `gap` follows
+/// each block (`"\n"` packs them, `"\n\n"` leaves a blank line between).
+pub fn render_context_tags(snippets: &[Snippet], gap: &str) -> String {
+    let mut out = String::new();
+    for s in snippets {
+        out.push_str(&format!(
+            "<context path=\"{}\" lines=\"{}-{}\">\n{}\n</context>{gap}",
+            s.path,
+            s.start_line,
+            s.end_line,
+            s.text.trim_end_matches('\n')
+        ));
+    }
+    out
+}
+
 /// Snippets as comments with a path header, each followed by a blank line.
 pub fn render_snippets(snippets: &[Snippet], language: &str) -> String {
     let marker = line_comment(language);

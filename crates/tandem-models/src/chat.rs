@@ -45,15 +45,10 @@ pub fn user_prompt(req: &CompletionRequest) -> String {
     let mut out = String::new();
     if !req.snippets.is_empty() {
         out.push_str("Code from other files of the workspace, for reference:\n\n");
-        for s in &req.snippets {
-            out.push_str(&format!(
-                "<context path=\"{}\" lines=\"{}-{}\">\n{}\n</context>\n\n",
-                s.path,
-                s.start_line,
-                s.end_line,
-                s.text.trim_end_matches('\n')
-            ));
-        }
+        out.push_str(&tandem_core::prompt::render_context_tags(
+            &req.snippets,
+            "\n\n",
+        ));
     }
     out.push_str(&format!(
         "The file being edited:\n\n<file path=\"{}\" language=\"{}\">\n{}{HOLE}{}\n</file>\n\n",

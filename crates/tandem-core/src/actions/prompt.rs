@@ -35,17 +35,7 @@ pub struct PromptParts<'a> {
 
 /// The context engine's snippets, as the `{context}` of a prompt.
 pub fn render_context(snippets: &[Snippet]) -> String {
-    let mut out = String::new();
-    for s in snippets {
-        out.push_str(&format!(
-            "<context path=\"{}\" lines=\"{}-{}\">\n{}\n</context>\n",
-            s.path,
-            s.start_line,
-            s.end_line,
-            s.text.trim_end_matches('\n')
-        ));
-    }
-    out
+    crate::prompt::render_context_tags(snippets, "\n")
 }
 
 fn preamble(p: &PromptParts<'_>) -> String {
