@@ -45,6 +45,15 @@ impl CursorWindow {
         Self::fit(rope, char_idx, budget, None)
     }
 
+    /// The lines (0-based, inclusive) the window at `char_idx` can take within the character
+    /// caps, without building its text: where other context sources must not repeat it.
+    pub fn lines_at(rope: &Rope, char_idx: usize, budget: &ContextConfig) -> (usize, usize) {
+        let cursor = clamp_cursor(rope, char_idx);
+        let start = cut_prefix(rope, cursor, budget.prefix_chars, None);
+        let end = cut_suffix(rope, cursor, budget.suffix_chars, None);
+        (rope.char_to_line(start), rope.char_to_line(end))
+    }
+
     /// The window at `char_idx` within the character caps and, when `tokens` is given, within
     /// `(prefix tokens, suffix tokens)` as `counter` counts them.
     pub fn fit(
@@ -672,6 +681,29 @@ mod tests {
         );
         assert_eq!(req.snippets[0].text, "fn f() {\n    body();\n}");
         assert_eq!(req.snippets[0].end_line, 1);
+    }
+
+    #[test]
+    fn lines_at_are_the_lines_of_the_window() {
+        let text: String = (0..400).map(|i| format!("line {i:03} ééé\n")).collect();
+        let rope = Rope::from_str(&text);
+        let config = ContextConfig {
+            prefix_chars: 700,
+            suffix_chars: 150,
+            ..ContextConfig::default()
+        };
+        for line in [0, 3, 200, 399, 400] {
+            let cursor = rope.line_to_char(line) + 4;
+            let w = CursorWindow::at(&rope, cursor, &config);
+            let c = clamp_cursor(&rope, cursor);
+            let start = c - w.prefix.chars().count();
+            let end = c + w.suffix.chars().count();
+            assert_eq!(
+                CursorWindow::lines_at(&rope, cursor, &config),
+                (rope.char_to_line(start), rope.char_to_line(end)),
+                "cursor on line {line}"
+            );
+        }
     }
 
     #[test]

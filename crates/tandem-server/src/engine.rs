@@ -243,11 +243,7 @@ impl Engine {
         }
         let rope = &input.snapshot.rope;
         // The lines the cursor window can take (the character caps bound the token budgets).
-        let window = CursorWindow::at(rope, input.offset, context);
-        let cursor = tandem_core::context::clamp_cursor(rope, input.offset);
-        let start = cursor - window.prefix.chars().count();
-        let end = cursor + window.suffix.chars().count();
-        let visible = (rope.char_to_line(start), rope.char_to_line(end));
+        let visible = CursorWindow::lines_at(rope, input.offset, context);
         let timeout = Duration::from_millis(context.source_timeout_ms);
         let mut lists = Vec::new();
         for source in &context.sources {
