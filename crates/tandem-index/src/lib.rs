@@ -366,7 +366,14 @@ impl SymbolIndex {
                     .collect();
                 handles
                     .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            // tree-sitter is not expected to panic; if it does, that batch
+                            // part is skipped and indexed again when its files change.
+                            tracing::error!("a symbol extraction thread panicked");
+                            Vec::new()
+                        })
+                    })
                     .collect()
             })
         };
