@@ -43,7 +43,7 @@ pub fn imports_in(language: Language, tree: &Tree, source: &[u8]) -> Vec<Import>
     loop {
         let node = cursor.node();
         let handled = import_at(language, node, source, &mut found);
-        if !handled && cursor.goto_first_child() {
+        if !handled && may_hold_imports(language, node.kind()) && cursor.goto_first_child() {
             continue;
         }
         loop {
@@ -55,6 +55,119 @@ pub fn imports_in(language: Language, tree: &Tree, source: &[u8]) -> Vec<Import>
                 return found;
             }
         }
+    }
+}
+
+/// Whether a node of `kind` can have imports below it: the walk skips the rest (most of a
+/// file's nodes), which matters when a whole workspace is indexed.
+fn may_hold_imports(language: Language, kind: &str) -> bool {
+    if kind == "ERROR" {
+        // Error recovery can wrap anything.
+        return true;
+    }
+    match language {
+        // `use` and `extern crate` are items: in modules, and in blocks of function bodies.
+        Language::Rust => matches!(
+            kind,
+            "source_file"
+                | "mod_item"
+                | "declaration_list"
+                | "function_item"
+                | "block"
+                | "expression_statement"
+                | "if_expression"
+                | "else_clause"
+                | "loop_expression"
+                | "for_expression"
+                | "while_expression"
+                | "unsafe_block"
+                | "async_block"
+                | "impl_item"
+                | "trait_item"
+                | "foreign_mod_item"
+                | "match_expression"
+                | "match_block"
+                | "match_arm"
+                | "closure_expression"
+                | "let_declaration"
+                | "call_expression"
+                | "arguments"
+                | "static_item"
+                | "const_item"
+        ),
+        // Statements, at module level or nested in compound statements.
+        Language::Python => matches!(
+            kind,
+            "module"
+                | "block"
+                | "if_statement"
+                | "elif_clause"
+                | "else_clause"
+                | "try_statement"
+                | "except_clause"
+                | "except_group_clause"
+                | "finally_clause"
+                | "with_statement"
+                | "for_statement"
+                | "while_statement"
+                | "function_definition"
+                | "class_definition"
+                | "decorated_definition"
+                | "match_statement"
+                | "case_clause"
+        ),
+        Language::Go => matches!(
+            kind,
+            "source_file" | "import_declaration" | "import_spec_list"
+        ),
+        Language::Java => matches!(kind, "program" | "module_declaration"),
+        // Conditional blocks, linkage and namespace blocks, and the odd `#include` in a
+        // function or a struct.
+        Language::C | Language::Cpp => matches!(
+            kind,
+            "translation_unit"
+                | "preproc_if"
+                | "preproc_ifdef"
+                | "preproc_else"
+                | "preproc_elif"
+                | "preproc_elifdef"
+                | "linkage_specification"
+                | "declaration_list"
+                | "namespace_definition"
+                | "function_definition"
+                | "compound_statement"
+                | "field_declaration_list"
+                | "struct_specifier"
+                | "class_specifier"
+                | "union_specifier"
+                | "enum_specifier"
+                | "enumerator_list"
+                | "declaration"
+                | "initializer_list"
+                | "init_declarator"
+        ),
+        // `require(...)` can be any expression; types, literals and comments hold none.
+        Language::JavaScript | Language::TypeScript | Language::Tsx => !matches!(
+            kind,
+            "string"
+                | "template_string"
+                | "comment"
+                | "regex"
+                | "number"
+                | "identifier"
+                | "property_identifier"
+                | "jsx_text"
+                | "type_annotation"
+                | "type_arguments"
+                | "type_parameters"
+                | "type_alias_declaration"
+                | "interface_declaration"
+                | "object_type"
+                | "function_signature"
+                | "method_signature"
+                | "property_signature"
+                | "formal_parameters"
+        ),
     }
 }
 
