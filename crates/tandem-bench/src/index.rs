@@ -1,7 +1,8 @@
 //! `tandem-bench index`: the workspace symbol index against universal-ctags on one tree.
 //!
 //! Three runs on the same tree, each a child process timed and measured by `/usr/bin/time`
-//! (wall time, CPU time, peak resident memory):
+//! (wall time, CPU time, peak resident memory), repeated in interleaved rounds (`--runs`,
+//! default 3) and reported from the median round of each:
 //!
 //! - **cold**: this binary's hidden `index-phase` with an empty cache directory: walk the tree
 //!   with the workspace's rules, read every file, extract the definitions of every file with a
@@ -11,8 +12,9 @@
 //! - **ctags**: `ctags -R -f /dev/null TREE` (universal-ctags, every language it knows, one
 //!   thread).
 //!
-//! Files are indexed in batches of 512, as the server's first scan does, so the texts of the
-//! whole tree are never in memory at once.
+//! As in the server's first scan, the walk reads files on a thread of its own and the indexer
+//! takes what has been read, up to 256 files at a time, so the texts of the whole tree are
+//! never in memory at once.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,9 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Rounds of (cold, warm, ctags), interleaved; each run's figures are the median round's.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 /// Arguments of the hidden child run.
@@ -48,8 +53,8 @@ pub struct PhaseArgs {
     pub cache: PathBuf,
 }
 
-/// Files per `upsert_many` call.
-const BATCH: usize = 512;
+/// Most files per `upsert_many` call (the server's batch).
+const BATCH: usize = 256;
 
 /// One measured child process.
 #[derive(Debug, Clone)]
@@ -118,23 +123,35 @@ pub fn phase(args: &PhaseArgs) -> anyhow::Result<()> {
         max_file_bytes: config.workspace.max_file_bytes,
         budget_bytes: u64::MAX,
     };
-    let mut batch: Vec<(String, Arc<str>)> = Vec::with_capacity(BATCH);
-    let mut files = 0usize;
-    let mut bytes = 0usize;
-    let summary = tandem_workspace::scan(root, &limits, |path, text| {
-        files += 1;
-        bytes += text.len();
-        batch.push((
-            tandem_workspace::file_key(Some(root), &path),
-            Arc::from(text),
-        ));
-        if batch.len() >= BATCH {
+    // As in the server: the walk reads files on its own thread while this one parses what it
+    // has read, taking up to a batch at a time.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<(String, Arc<str>)>(BATCH);
+    let (files, bytes, summary) = std::thread::scope(|scope| {
+        let walker = scope.spawn(move || {
+            let mut files = 0usize;
+            let mut bytes = 0usize;
+            let summary = tandem_workspace::scan(root, &limits, |path, text| {
+                files += 1;
+                bytes += text.len();
+                // The receiver lives until the walk ends.
+                let _ = sender.send((
+                    tandem_workspace::file_key(Some(root), &path),
+                    Arc::from(text),
+                ));
+            });
+            (files, bytes, summary)
+        });
+        let mut batch: Vec<(String, Arc<str>)> = Vec::with_capacity(BATCH);
+        while let Ok(first) = receiver.recv() {
+            batch.push(first);
+            batch.extend(receiver.try_iter().take(BATCH - 1));
             index.upsert_many(root, &batch);
             batch.clear();
         }
-    });
-    index.upsert_many(root, &batch);
-    drop(batch);
+        walker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the walk panicked"))
+    })?;
     index.save(root);
     let stats = index.stats(Some(root));
     let mut out = std::io::stdout().lock();
@@ -163,10 +180,6 @@ pub fn main(args: &Args) -> anyhow::Result<()> {
         Some(c) => c.clone(),
         None => std::env::temp_dir().join(format!("tandem-bench-index-{}", std::process::id())),
     };
-    if cache.exists() {
-        std::fs::remove_dir_all(&cache).with_context(|| format!("emptying {}", cache.display()))?;
-    }
-    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     let me = std::env::current_exe().context("locating tandem-bench")?;
     let phase_args = [
         "index-phase".as_ref(),
@@ -175,21 +188,28 @@ pub fn main(args: &Args) -> anyhow::Result<()> {
         "--cache".as_ref(),
         cache.as_os_str(),
     ];
-    eprintln!("index: cold run on {}", tree.display());
-    let cold = measure(&me, &phase_args)?;
-    eprintln!("index: warm run");
-    let warm = measure(&me, &phase_args)?;
-    eprintln!("index: {} -R", args.ctags);
     let ctags_path = which(&args.ctags).with_context(|| format!("{} not found", args.ctags))?;
-    let ctags = measure(
-        &ctags_path,
-        &[
-            "-R".as_ref(),
-            "-f".as_ref(),
-            "/dev/null".as_ref(),
-            tree.as_os_str(),
-        ],
-    )?;
+    let ctags_args = [
+        "-R".as_ref(),
+        "-f".as_ref(),
+        "/dev/null".as_ref(),
+        tree.as_os_str(),
+    ];
+    let (mut colds, mut warms, mut ctagss) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=args.runs.max(1) {
+        if cache.exists() {
+            std::fs::remove_dir_all(&cache)
+                .with_context(|| format!("emptying {}", cache.display()))?;
+        }
+        std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+        eprintln!("index: round {round}: cold run on {}", tree.display());
+        colds.push(measure(&me, &phase_args)?);
+        eprintln!("index: round {round}: warm run");
+        warms.push(measure(&me, &phase_args)?);
+        eprintln!("index: round {round}: {} -R", args.ctags);
+        ctagss.push(measure(&ctags_path, &ctags_args)?);
+    }
+    let (cold, warm, ctags) = (median(colds), median(warms), median(ctagss));
     if args.cache.is_none() {
         // A temporary directory: a failed cleanup leaves only a cache file behind.
         let _ = std::fs::remove_dir_all(&cache);
@@ -261,4 +281,11 @@ fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(program))
         .find(|p| p.is_file())
+}
+
+/// The run with the median wall time (the upper one of an even count).
+fn median(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    let middle = runs.len() / 2;
+    runs.swap_remove(middle)
 }

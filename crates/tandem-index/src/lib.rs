@@ -61,10 +61,11 @@ pub struct FileSymbols {
 }
 
 impl FileSymbols {
-    /// Parses `text` once and extracts its definitions and imports.
+    /// Parses `text` once, without the insides of function bodies
+    /// ([`tandem_syntax::parse_outline`]), and extracts its definitions and imports.
     pub fn extract(language: Language, text: &str) -> FileSymbols {
         let hash = hash_text(text);
-        let Some(tree) = tandem_syntax::parse(language, text.as_bytes()) else {
+        let Some(outline) = tandem_syntax::parse_outline(language, text.as_bytes()) else {
             return FileSymbols {
                 hash,
                 symbols: Vec::new(),
@@ -73,7 +74,8 @@ impl FileSymbols {
         };
         let source = text.as_bytes();
         let lines: Vec<&str> = text.lines().collect();
-        let symbols = tandem_syntax::definitions_in(language, &tree, source)
+        let symbols = outline
+            .definitions(language, source)
             .into_iter()
             .map(|d| {
                 let text = definition_head(&lines, d.start_line, d.end_line, &d.signature);
@@ -91,7 +93,7 @@ impl FileSymbols {
         FileSymbols {
             hash,
             symbols,
-            imports: tandem_syntax::imports_in(language, &tree, source),
+            imports: outline.imports(language, source),
         }
     }
 
@@ -319,7 +321,7 @@ impl SymbolIndex {
 
     /// Indexes the text of `key` (relative to `root`).
     pub fn upsert(&self, root: &Path, key: &str, text: &str) -> Upserted {
-        let Some(language) = Language::from_path(key) else {
+        let Some(language) = Language::from_path_and_text(key, text) else {
             self.remove(root, key);
             return Upserted::Skipped;
         };
@@ -335,7 +337,7 @@ impl SymbolIndex {
         let mut results = vec![Upserted::Skipped; files.len()];
         let mut todo: Vec<(usize, Language)> = Vec::new();
         for (i, (key, text)) in files.iter().enumerate() {
-            let Some(language) = Language::from_path(key) else {
+            let Some(language) = Language::from_path_and_text(key, text) else {
                 self.remove(root, key);
                 continue;
             };
@@ -352,29 +354,29 @@ impl SymbolIndex {
                 .map(|&(i, lang)| (i, FileSymbols::extract(lang, &files[i].1)))
                 .collect()
         } else {
-            let chunk = todo.len().div_ceil(threads);
+            // Each thread takes the next file when it is done with one: file sizes vary too
+            // much for fixed shares to keep every core busy to the end of a batch.
+            let next = AtomicUsize::new(0);
             std::thread::scope(|scope| {
-                let handles: Vec<_> = todo
-                    .chunks(chunk)
-                    .map(|part| {
-                        scope.spawn(move || {
-                            part.iter()
-                                .map(|&(i, lang)| (i, FileSymbols::extract(lang, &files[i].1)))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            // tree-sitter is not expected to panic; if it does, that batch
-                            // part is skipped and indexed again when its files change.
-                            tracing::error!("a symbol extraction thread panicked");
-                            Vec::new()
-                        })
-                    })
-                    .collect()
+                let work = || {
+                    let mut done = Vec::new();
+                    while let Some(&(i, lang)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        done.push((i, FileSymbols::extract(lang, &files[i].1)));
+                    }
+                    done
+                };
+                let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+                // This thread works too.
+                let mut extracted = work();
+                for handle in handles {
+                    extracted.extend(handle.join().unwrap_or_else(|_| {
+                        // tree-sitter is not expected to panic; if it does, the files that
+                        // thread took are skipped and indexed again when they change.
+                        tracing::error!("a symbol extraction thread panicked");
+                        Vec::new()
+                    }));
+                }
+                extracted
             })
         };
         for (i, entry) in extracted {

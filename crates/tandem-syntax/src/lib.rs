@@ -8,6 +8,7 @@
 //!   file defines, with their signatures and containers, from our own tags queries
 //!   (`src/queries/<language>.scm`).
 //! - [`imports`] / [`imports_in`]: the modules a file imports, as written.
+//! - [`parse_outline`]: a tree without the insides of function bodies, for the symbol index.
 //! - [`ParsedDocument`]: a document's tree kept current edit by edit from a `ropey::Rope`,
 //!   re-parsed incrementally within a time budget.
 //! - [`identifiers_near`] / [`enclosing_definition`]: what the code at a cursor refers to, for
@@ -19,11 +20,13 @@
 mod document;
 mod imports;
 mod near;
+mod outline;
 mod tags;
 
 pub use document::ParsedDocument;
 pub use imports::{Import, imports, imports_in};
 pub use near::identifiers_near;
+pub use outline::{Outline, parse_outline};
 pub use tags::{DefKind, Definition, definitions, definitions_in, enclosing_definition};
 
 /// The tree-sitter version whose trees this crate's API takes and gives.
@@ -94,6 +97,15 @@ impl Language {
         }
     }
 
+    /// From a path's extension and the file's text: a `.h` header that uses C++ (namespaces,
+    /// templates, access specifiers, `std::`) is C++, not C.
+    pub fn from_path_and_text(path: &str, text: &str) -> Option<Language> {
+        match Language::from_path(path)? {
+            Language::C if path.ends_with(".h") && looks_like_cpp(text) => Some(Language::Cpp),
+            language => Some(language),
+        }
+    }
+
     /// The human name: "Rust", "C++", "TSX".
     pub fn name(self) -> &'static str {
         match self {
@@ -137,6 +149,22 @@ impl Language {
     }
 }
 
+/// Whether a header's text has C++ that the C grammar cannot read.
+fn looks_like_cpp(text: &str) -> bool {
+    // Line starts, so that prose in comments rarely counts.
+    const MARKERS: [&str; 8] = [
+        "\nnamespace ",
+        "\ntemplate <",
+        "\ntemplate<",
+        "\nclass ",
+        " public:\n",
+        " private:\n",
+        "\npublic:\n",
+        "\nprivate:\n",
+    ];
+    MARKERS.iter().any(|m| text.contains(m)) || text.contains("std::")
+}
+
 /// The LSP `languageId` for a path, for documents read from disk (the CLI).
 pub fn language_id_for_path(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
@@ -176,6 +204,15 @@ thread_local! {
 
 /// Parses `text` from scratch with this thread's parser for `language`.
 pub fn parse(language: Language, text: &[u8]) -> Option<Tree> {
+    parse_with(language, text, &[])
+}
+
+/// Parses `text` from scratch, seeing only `included` (the whole text when empty).
+pub(crate) fn parse_with(
+    language: Language,
+    text: &[u8],
+    included: &[tree_sitter::Range],
+) -> Option<Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let index = match parsers.iter().position(|(l, _)| *l == language) {
@@ -187,7 +224,15 @@ pub fn parse(language: Language, text: &[u8]) -> Option<Tree> {
                 parsers.len() - 1
             }
         };
-        parsers.get_mut(index)?.1.parse(text, None)
+        let parser = &mut parsers.get_mut(index)?.1;
+        if included.is_empty() {
+            return parser.parse(text, None);
+        }
+        parser.set_included_ranges(included).ok()?;
+        let tree = parser.parse(text, None);
+        // The parser is shared: leave it seeing whole texts again.
+        let _reset = parser.set_included_ranges(&[]);
+        tree
     })
 }
 
@@ -262,6 +307,18 @@ mod tests {
         assert_eq!(Language::from_path("a/b.tsx"), Some(Language::Tsx));
         assert_eq!(Language::from_path("a/b.hxx"), Some(Language::Cpp));
         assert_eq!(Language::from_path("a/b.h"), Some(Language::C));
+        assert_eq!(
+            Language::from_path_and_text("a/b.h", "int f(void);\n"),
+            Some(Language::C)
+        );
+        assert_eq!(
+            Language::from_path_and_text("a/b.h", "#pragma once\nnamespace a {\nclass B;\n}\n"),
+            Some(Language::Cpp)
+        );
+        assert_eq!(
+            Language::from_path_and_text("a/b.c", "namespace x"),
+            Some(Language::C)
+        );
         assert_eq!(Language::from_path("a/b.mjs"), Some(Language::JavaScript));
         assert_eq!(Language::from_path("a/b.cts"), Some(Language::TypeScript));
         assert_eq!(

@@ -4,4 +4,5 @@
 mod definitions;
 mod incremental;
 mod near;
+mod outline;
 mod robustness;

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use tandem_syntax::{
     Language, ParsedDocument, definitions, definitions_in, enclosing_definition, identifiers_near,
-    imports, imports_in,
+    imports, imports_in, parse_outline,
 };
 
 /// Snippets of every language, glued together at random.
@@ -65,6 +65,9 @@ fn exercise(language: Language, text: &str, offset: usize) {
     let bytes = text.as_bytes();
     let _ = definitions(language, text);
     let _ = imports(language, text);
+    let outline = parse_outline(language, bytes).expect("every grammar loads");
+    let _ = outline.definitions(language, bytes);
+    let _ = outline.imports(language, bytes);
     let document = ParsedDocument::new(language, &ropey::Rope::from_str(text));
     let Some(tree) = document.tree() else {
         panic!("no tree for {}", language.name())
