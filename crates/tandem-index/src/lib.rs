@@ -366,8 +366,12 @@ impl SymbolIndex {
                     done
                 };
                 let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-                // This thread works too.
-                let mut extracted = work();
+                // This thread works too (a panic here is contained like a spawned thread's).
+                let mut extracted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                    .unwrap_or_else(|_| {
+                        tracing::error!("a symbol extraction thread panicked");
+                        Vec::new()
+                    });
                 for handle in handles {
                     extracted.extend(handle.join().unwrap_or_else(|_| {
                         // tree-sitter is not expected to panic; if it does, the files that

@@ -293,13 +293,13 @@ fn brace_bodies(language: Language, s: &[u8]) -> (Vec<Range<usize>>, Vec<Range<u
     let block_comments_out = !js && language != Language::Go;
     let mut bodies = Vec::new();
     let mut comments: Vec<Range<usize>> = Vec::new();
-    let comment =
-        |range: Range<usize>, comments: &mut Vec<Range<usize>>| match comments.last_mut() {
-            Some(last) if s[last.end..range.start].iter().all(u8::is_ascii_whitespace) => {
-                last.end = range.end;
-            }
-            _ => comments.push(range),
-        };
+    let comment = |range: Range<usize>, comments: &mut Vec<Range<usize>>| match comments.last_mut()
+    {
+        Some(last) if s[last.end..range.start].iter().all(u8::is_ascii_whitespace) => {
+            last.end = range.end;
+        }
+        _ => comments.push(range),
+    };
     let mut stack: Vec<Open> = Vec::new();
     // Heads of the enclosing levels; the current level's head is `head`.
     let mut heads: Vec<Head> = Vec::new();
