@@ -36,6 +36,8 @@
        (eglot-autoshutdown t))
   ;; A private config dir, so a developer's own Tandem config cannot leak in.
   (setenv "XDG_CONFIG_HOME" home)
+  ;; And a private cache dir, so the server's symbol cache stays out of the real ~/.cache.
+  (setenv "XDG_CACHE_HOME" (expand-file-name "cache" home))
   (setq eglot-server-programs
         `(((python-mode) . (tandem-eglot-server ,bin "serve"))))
   (with-temp-file (expand-file-name "tandem.toml" root) (insert ""))

@@ -975,11 +975,17 @@ pub struct CliOutput {
 
 /// Runs `tandem ARGS` to completion (isolated like the server), with no standard input.
 pub fn run_cli(args: &[&str]) -> CliOutput {
+    run_cli_with(args, |_| {})
+}
+
+/// [`run_cli`], with `adjust` applied to the command last (to change its environment).
+pub fn run_cli_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> CliOutput {
     let home = TempDir::new("cli-home");
     let mut cmd = Command::new(tandem_bin());
     cmd.args(args).stdin(Stdio::null());
     isolate(&mut cmd, home.path());
     cmd.env("TANDEM_LOG", "warn");
+    adjust(&mut cmd);
     let out = cmd.output().expect("run the tandem binary");
     CliOutput {
         status: out.status,

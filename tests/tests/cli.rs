@@ -1,6 +1,8 @@
 //! The command line: `tandem complete`, `tandem context --json`, `tandem --version`.
 
-use tandem_e2e::{Behavior, ModelServer, TempDir, VERSION, run_cli, starcoder_prompt};
+use tandem_e2e::{
+    Behavior, ModelServer, TempDir, VERSION, run_cli, run_cli_with, starcoder_prompt,
+};
 
 fn workspace(model: &ModelServer) -> (TempDir, String, String) {
     let dir = TempDir::new("cli");
@@ -77,6 +79,35 @@ fn version_is_printed() {
     let out = run_cli(&["--version"]);
     assert!(out.status.success(), "{out:#?}");
     assert_eq!(out.stdout.trim(), format!("tandem {VERSION}"));
+}
+
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    // Editors capture the server's stderr into their logs: escape codes would be noise there.
+    let dir = TempDir::new("cli-colour");
+    let file = dir.write("a.txt", "hello wor\n");
+    let port = tandem_e2e::closed_port();
+    let config = dir.write(
+        "config.toml",
+        &format!("[backend]\nkind = \"openai\"\nurl = \"http://127.0.0.1:{port}/v1\"\n"),
+    );
+    let location = format!("{}:1:10", file.display());
+    let out = run_cli_with(
+        &[
+            "complete",
+            &location,
+            "--config",
+            &config.display().to_string(),
+        ],
+        |cmd| {
+            cmd.env_remove("NO_COLOR").env("TANDEM_LOG", "debug");
+        },
+    );
+    assert!(
+        out.stderr.contains("DEBUG") || out.stderr.contains("WARN"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "{out:#?}");
 }
 
 #[test]

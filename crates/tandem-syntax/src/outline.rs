@@ -22,7 +22,9 @@
 //!
 //! Definitions nested in function bodies (local functions and types, the members of anonymous
 //! classes and of Java enum constants with bodies) are not in the outline: nothing outside can
-//! name them.
+//! name them. JavaScript is the exception: objects are often built in functions
+//! (`function fastify() { function inject() {} ... return { inject } }`), so there the outermost
+//! function bodies are parsed and only the bodies nested in them are left out.
 
 use std::ops::Range;
 
@@ -264,6 +266,8 @@ enum Open {
     Data(usize),
     /// Any other `{`.
     Block,
+    /// A JavaScript function body read whole (see `brace_bodies`).
+    Factory,
     /// `${` in a JS template literal: its `}` resumes the template.
     Template,
 }
@@ -289,6 +293,11 @@ fn brace_bodies(language: Language, s: &[u8]) -> (Vec<Range<usize>>, Vec<Range<u
         Language::JavaScript | Language::TypeScript | Language::Tsx
     );
     let c_like = matches!(language, Language::C | Language::Cpp);
+    // JavaScript builds objects in functions (`function fastify() { function inject() {}
+    // ...; return { inject } }`): the outermost function bodies are read, so that the functions
+    // they declare are indexed, and only the bodies inside them are left out.
+    let factories = language == Language::JavaScript;
+    let mut factories_open = 0usize;
     let line_comments_out = !js;
     let block_comments_out = !js && language != Language::Go;
     let mut bodies = Vec::new();
@@ -430,7 +439,10 @@ fn brace_bodies(language: Language, s: &[u8]) -> (Vec<Range<usize>>, Vec<Range<u
                 let in_parens = stack.last() == Some(&Open::Paren);
                 let initializer = data && was_assign && !head.alias;
                 let body = (head.parens || head.arrow) && !head.container;
-                if in_body == 0 && !in_parens && (initializer || body) {
+                if in_body == 0 && !in_parens && body && factories_open == 0 && factories {
+                    stack.push(Open::Factory);
+                    factories_open += 1;
+                } else if in_body == 0 && !in_parens && (initializer || body) {
                     stack.push(Open::Body(i + 1));
                     in_body += 1;
                 } else {
@@ -471,6 +483,7 @@ fn brace_bodies(language: Language, s: &[u8]) -> (Vec<Range<usize>>, Vec<Range<u
                         }
                         continue;
                     }
+                    Some(Open::Factory) => factories_open -= 1,
                     Some(Open::Block | Open::Paren | Open::Data(_)) | None => {}
                 }
                 heads.pop();

@@ -126,6 +126,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(log_file: Option<&Path>, default: &str) -> Result<()> {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TANDEM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
@@ -141,7 +142,11 @@ fn init_logging(log_file: Option<&Path>, default: &str) -> Result<()> {
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        // Colours only for a person at a terminal: editors capture stderr into log files.
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }

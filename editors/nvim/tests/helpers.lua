@@ -86,7 +86,8 @@ function H.new_child(opts)
   opts = opts or {}
   local state = vim.fn.tempname() .. "-nvim-state"
   vim.fn.mkdir(state, "p")
-  local env = { XDG_STATE_HOME = state }
+  -- The server's symbol cache goes there too, not into the real ~/.cache.
+  local env = { XDG_STATE_HOME = state, XDG_CACHE_HOME = state .. "/cache" }
   local chan = vim.fn.jobstart({ vim.v.progpath, "--embed", "--headless", "--clean", "-n" }, {
     rpc = true,
     env = env,
