@@ -188,7 +188,7 @@ impl std::ops::AddAssign for IndexStats {
 }
 
 #[derive(Debug, Default)]
-struct RootSymbols {
+pub(crate) struct RootSymbols {
     files: HashMap<Arc<str>, Arc<FileSymbols>>,
     /// Where each name is defined: the file and the symbol's index in it, in file order.
     by_name: HashMap<Box<str>, Vec<(Arc<str>, u32)>>,
@@ -201,6 +201,9 @@ struct RootSymbols {
     warned: bool,
     /// The cache file was read.
     cache_loaded: bool,
+    /// Bumped by every change of `files` (and so of `by_name`): what a lookup computed from
+    /// the index stays true while this does not move.
+    generation: u64,
 }
 
 impl RootSymbols {
@@ -218,12 +221,14 @@ impl RootSymbols {
         self.stats.bytes += entry.heap_bytes() + key.len();
         self.files.insert(key, entry);
         self.dirty = true;
+        self.generation += 1;
     }
 
     fn remove(&mut self, key: &str) -> bool {
         let Some(old) = self.files.remove(key) else {
             return false;
         };
+        self.generation += 1;
         for s in &old.symbols {
             if let Some(paths) = self.by_name.get_mut(s.name.as_str()) {
                 paths.retain(|(p, _)| &**p != key);
@@ -247,6 +252,8 @@ impl RootSymbols {
 #[derive(Debug)]
 pub struct SymbolIndex {
     roots: RwLock<HashMap<PathBuf, RootSymbols>>,
+    /// The definitions source's scored lookups for the last file asked about.
+    names: std::sync::Mutex<retrieve::NameCache>,
     budget_bytes: AtomicUsize,
     cache_dir: RwLock<Option<PathBuf>>,
 }
@@ -268,6 +275,7 @@ impl SymbolIndex {
     pub fn new(budget_bytes: usize, cache_dir: Option<PathBuf>) -> SymbolIndex {
         SymbolIndex {
             roots: RwLock::new(HashMap::new()),
+            names: std::sync::Mutex::new(retrieve::NameCache::default()),
             budget_bytes: AtomicUsize::new(budget_bytes),
             cache_dir: RwLock::new(cache_dir),
         }

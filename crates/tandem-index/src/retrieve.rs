@@ -65,11 +65,12 @@ impl SymbolIndex {
     /// Snippets of the definitions `query` asks for, best first.
     pub fn definition_snippets(&self, query: &DefinitionQuery<'_>) -> Vec<Snippet> {
         let mut chosen: Vec<Scored> = Vec::new();
+        let imports = imports_hash(query.imports);
         for (rank, ident) in query.identifiers.iter().enumerate() {
             if chosen.len() >= query.max_snippets * 5 || Instant::now() >= query.deadline {
                 break;
             }
-            let mut scored = self.score_name(query, ident, rank);
+            let mut scored = self.score_name(query, imports, ident, rank);
             scored.sort_by(|a, b| {
                 b.score
                     .total_cmp(&a.score)
@@ -100,9 +101,18 @@ impl SymbolIndex {
             .collect()
     }
 
-    /// The definitions named `ident` with their scores (see the module documentation), scored
-    /// in place under the index's read lock; only the best [`PER_IDENTIFIER`] are cloned.
-    fn score_name(&self, query: &DefinitionQuery<'_>, ident: &str, rank: usize) -> Vec<Scored> {
+    /// The definitions named `ident` with their scores (see the module documentation), best
+    /// [`PER_IDENTIFIER`] first. Scored under the index's read lock; while the index does not
+    /// change, a name's scoring for the same file is reused from [`NameCache`] (typing changes
+    /// the cursor window, not the index), and only the window and the proximity are applied
+    /// anew.
+    fn score_name(
+        &self,
+        query: &DefinitionQuery<'_>,
+        imports_hash: u64,
+        ident: &str,
+        rank: usize,
+    ) -> Vec<Scored> {
         let Ok(roots) = self.roots.read() else {
             return Vec::new();
         };
@@ -113,113 +123,57 @@ impl SymbolIndex {
         if (ident.starts_with("__") && ident.ends_with("__")) || ident.starts_with("test_") {
             return Vec::new();
         }
-        let Some(entries) = r.by_name.get(ident) else {
-            return Vec::new();
+        let key = CacheKey {
+            root: query.root.to_path_buf(),
+            path: query.path.to_owned(),
+            imports: imports_hash,
+            generation: r.generation,
         };
-        let in_tests = is_test_path(query.path);
-        // Files that define the name: entries of one file are adjacent.
-        let files = entries
-            .iter()
-            .enumerate()
-            .filter(|(i, (p, _))| *i == 0 || entries[i - 1].0 != *p)
-            .count();
-        // A name defined in very many files (`new`, `get`) is not ranked by where it is
-        // defined, unless the file imports it by name: only the current file's and its
-        // directory's definitions are considered, which bounds the work per name.
-        let common = files > MAX_FILES_PER_NAME
-            && !query
-                .imports
-                .iter()
-                .any(|i| i.names.iter().any(|n| n == ident));
-        let here = parent(query.path);
-        // Each file's place is computed once (entries of a file are adjacent).
-        let mut places: Vec<(&Arc<str>, u32, u8)> = Vec::new();
-        let mut last: Option<(&Arc<str>, u8)> = None;
-        for (path, i) in entries {
-            let m = match last {
-                Some((p, m)) if p == path => m,
-                _ => {
-                    let m = if &**path == query.path {
-                        3
-                    } else if common {
-                        if parent(path) == here { 0 } else { u8::MAX }
-                    } else {
-                        import_match(path, query.imports, ident)
-                    };
-                    last = Some((path, m));
-                    m
-                }
-            };
-            if m != u8::MAX {
-                places.push((path, *i, m));
+        let cached = self.names.lock().ok().and_then(|mut cache| {
+            if cache.key.as_ref() != Some(&key) {
+                cache.key = Some(key.clone());
+                cache.names.clear();
             }
-        }
-        // The ambiguity counts the files elsewhere.
-        let elsewhere = if common {
-            files
-        } else {
-            let mut n = 0;
-            let mut prev: Option<&Arc<str>> = None;
-            for (p, _, m) in &places {
-                if *m == 0 && prev != Some(*p) {
-                    n += 1;
-                }
-                prev = Some(*p);
-            }
-            n
-        }
-        .max(1) as f32;
-        let ambiguity = 1.0 + elsewhere.ln();
-        let proximity = 1.0 / (1.0 + 0.08 * rank as f32);
-        let mut best: Vec<(f32, &Arc<str>, &Symbol)> = Vec::new();
-        for (path, i, m) in places {
-            let place = match m {
-                3 => 0.9,
-                2 => 1.0,
-                1 => 0.85,
-                _ if parent(path) == here => 0.75 / ambiguity,
-                _ => {
-                    let shared = shared_dirs(path, query.path) as f32;
-                    (0.5 + 0.05 * shared).min(0.7) / ambiguity
-                }
-            };
-            let Some(symbol) = r.files.get(path).and_then(|f| f.symbols.get(i as usize)) else {
-                continue;
-            };
-            {
-                if m == 3
-                    && symbol.start_line <= query.visible.1
-                    && symbol.end_line >= query.visible.0
+            cache.names.get(ident).cloned()
+        });
+        let candidates = match cached {
+            Some(candidates) => candidates,
+            None => {
+                let candidates: Arc<[Candidate]> = candidates(r, query, ident).into();
+                if let Ok(mut cache) = self.names.lock()
+                    && cache.key.as_ref() == Some(&key)
+                    && cache.names.len() < MAX_CACHED_NAMES
                 {
-                    continue; // already in the prompt
+                    cache.names.insert(ident.to_owned(), candidates.clone());
                 }
-                let test_file = is_test_path(path);
-                let kind = if symbol.kind == DefKind::Module {
-                    0.5
-                } else {
-                    1.0
-                };
-                // Test code is rarely what non-test code needs.
-                let test = if !in_tests && test_file { 0.5 } else { 1.0 };
-                best.push((place * proximity * kind * test, path, symbol));
+                candidates
             }
-        }
-        let order = |a: &(f32, &Arc<str>, &Symbol), b: &(f32, &Arc<str>, &Symbol)| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| a.1.cmp(b.1))
-                .then_with(|| a.2.start_line.cmp(&b.2.start_line))
         };
-        // Only the best few are wanted: select them, then order those.
-        if best.len() > PER_IDENTIFIER {
-            best.select_nth_unstable_by(PER_IDENTIFIER - 1, order);
-            best.truncate(PER_IDENTIFIER);
-        }
-        best.sort_by(order);
+        let proximity = 1.0 / (1.0 + 0.08 * rank as f32);
+        let mut best: Vec<&Candidate> = candidates
+            .iter()
+            .filter(|c| {
+                // Definitions in the cursor window are already in the prompt.
+                !(c.current_file
+                    && c.start_line <= query.visible.1
+                    && c.end_line >= query.visible.0)
+            })
+            .collect();
+        best.sort_by(|a, b| {
+            b.base
+                .total_cmp(&a.base)
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.start_line.cmp(&b.start_line))
+        });
         best.into_iter()
-            .map(|(score, path, symbol)| Scored {
-                path: path.clone(),
-                symbol: symbol.clone(),
-                score,
+            .take(PER_IDENTIFIER)
+            .filter_map(|c| {
+                let symbol = r.files.get(&c.path)?.symbols.get(c.index as usize)?;
+                Some(Scored {
+                    path: c.path.clone(),
+                    symbol: symbol.clone(),
+                    score: c.base * proximity,
+                })
             })
             .collect()
     }
@@ -264,6 +218,168 @@ impl SymbolIndex {
             brief,
         }
     }
+}
+
+/// Names whose scoring [`NameCache`] keeps (a request looks up at most about a hundred).
+const MAX_CACHED_NAMES: usize = 1024;
+
+/// A definition of a name with its score before the identifier's proximity.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    path: Arc<str>,
+    index: u32,
+    base: f32,
+    /// In the file the query is for (hidden when inside the cursor window).
+    current_file: bool,
+    start_line: u32,
+    end_line: u32,
+}
+
+/// What the scoring of a name depends on besides the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    root: std::path::PathBuf,
+    path: String,
+    imports: u64,
+    generation: u64,
+}
+
+/// The scored definitions of the names looked up for one file, while the index is unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct NameCache {
+    key: Option<CacheKey>,
+    names: std::collections::HashMap<String, Arc<[Candidate]>>,
+}
+
+/// A hash of the current file's imports, part of what a name's scoring depends on.
+fn imports_hash(imports: &[Import]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for i in imports {
+        h.update(i.module.as_bytes());
+        h.update(&[0, u8::from(i.system)]);
+        for n in &i.names {
+            h.update(n.as_bytes());
+            h.update(&[1]);
+        }
+        h.update(&[2]);
+    }
+    h.digest()
+}
+
+/// The definitions named `ident` that can be among the best [`PER_IDENTIFIER`] whatever the
+/// cursor window: every one in the current file, and the best of the others.
+fn candidates(r: &crate::RootSymbols, query: &DefinitionQuery<'_>, ident: &str) -> Vec<Candidate> {
+    let Some(entries) = r.by_name.get(ident) else {
+        return Vec::new();
+    };
+    let in_tests = is_test_path(query.path);
+    // Files that define the name: entries of one file are adjacent.
+    let files = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, (p, _))| *i == 0 || entries[i - 1].0 != *p)
+        .count();
+    // A name defined in very many files (`new`, `get`) is not ranked by where it is defined,
+    // unless the file imports it by name: only the current file's and its directory's
+    // definitions are considered, which bounds the work per name.
+    let common = files > MAX_FILES_PER_NAME
+        && !query
+            .imports
+            .iter()
+            .any(|i| i.names.iter().any(|n| n == ident));
+    let here = parent(query.path);
+    // Each file's place is computed once (entries of a file are adjacent).
+    let mut places: Vec<(&Arc<str>, u32, u8)> = Vec::new();
+    let mut last: Option<(&Arc<str>, u8)> = None;
+    for (path, i) in entries {
+        let m = match last {
+            Some((p, m)) if p == path => m,
+            _ => {
+                let m = if &**path == query.path {
+                    3
+                } else if common {
+                    if parent(path) == here { 0 } else { u8::MAX }
+                } else {
+                    import_match(path, query.imports, ident)
+                };
+                last = Some((path, m));
+                m
+            }
+        };
+        if m != u8::MAX {
+            places.push((path, *i, m));
+        }
+    }
+    // The ambiguity counts the files elsewhere.
+    let elsewhere = if common {
+        files
+    } else {
+        let mut n = 0;
+        let mut prev: Option<&Arc<str>> = None;
+        for (p, _, m) in &places {
+            if *m == 0 && prev != Some(*p) {
+                n += 1;
+            }
+            prev = Some(*p);
+        }
+        n
+    }
+    .max(1) as f32;
+    let ambiguity = 1.0 + elsewhere.ln();
+    let mut current = Vec::new();
+    let mut others = Vec::new();
+    for (path, i, m) in places {
+        let place = match m {
+            3 => 0.9,
+            2 => 1.0,
+            1 => 0.85,
+            _ if parent(path) == here => 0.75 / ambiguity,
+            _ => {
+                let shared = shared_dirs(path, query.path) as f32;
+                (0.5 + 0.05 * shared).min(0.7) / ambiguity
+            }
+        };
+        let Some(symbol) = r.files.get(path).and_then(|f| f.symbols.get(i as usize)) else {
+            continue;
+        };
+        let kind = if symbol.kind == DefKind::Module {
+            0.5
+        } else {
+            1.0
+        };
+        // Test code is rarely what non-test code needs.
+        let test = if !in_tests && is_test_path(path) {
+            0.5
+        } else {
+            1.0
+        };
+        let candidate = Candidate {
+            path: path.clone(),
+            index: i,
+            base: place * kind * test,
+            current_file: m == 3,
+            start_line: symbol.start_line,
+            end_line: symbol.end_line,
+        };
+        if m == 3 {
+            current.push(candidate);
+        } else {
+            others.push(candidate);
+        }
+    }
+    let order = |a: &Candidate, b: &Candidate| {
+        b.base
+            .total_cmp(&a.base)
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.start_line.cmp(&b.start_line))
+    };
+    // Only the best few of the others can make it: select them.
+    if others.len() > PER_IDENTIFIER {
+        others.select_nth_unstable_by(PER_IDENTIFIER - 1, order);
+        others.truncate(PER_IDENTIFIER);
+    }
+    current.extend(others);
+    current
 }
 
 fn is_type(kind: DefKind) -> bool {
@@ -435,5 +551,89 @@ mod tests {
         assert_eq!(shared_dirs("a/b/c.rs", "a/b/d.rs"), 2);
         assert_eq!(shared_dirs("a/x/c.rs", "a/b/d.rs"), 1);
         assert_eq!(shared_dirs("c.rs", "d.rs"), 0);
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn query<'a>(
+        root: &'a Path,
+        identifiers: &'a [String],
+        visible: (u32, u32),
+    ) -> DefinitionQuery<'a> {
+        DefinitionQuery {
+            root,
+            path: "src/main.rs",
+            identifiers,
+            imports: &[],
+            visible,
+            max_snippets: 4,
+            deadline: Instant::now() + Duration::from_secs(10),
+        }
+    }
+
+    fn texts(snippets: &[Snippet]) -> Vec<(String, u32, String)> {
+        snippets
+            .iter()
+            .map(|s| (s.path.clone(), s.start_line, format!("{:.4}", s.score)))
+            .collect()
+    }
+
+    /// Reusing a name's scoring gives what scoring it afresh gives, for any cursor window, and
+    /// an index change is seen at once.
+    #[test]
+    fn reused_scoring_matches_fresh_scoring() {
+        let root = PathBuf::from("/cache-test");
+        let index = SymbolIndex::new(1 << 20, None);
+        index.add_root(&root);
+        index.upsert(
+            &root,
+            "src/main.rs",
+            "fn helper() {}\n\nfn main() {\n    helper();\n}\n",
+        );
+        index.upsert(&root, "src/util.rs", "pub fn helper() -> u8 { 1 }\n");
+        index.upsert(
+            &root,
+            "lib/other.rs",
+            "pub fn helper() {}\npub struct Point;\n",
+        );
+        let names = ["helper".to_owned(), "Point".to_owned()];
+        for visible in [(0, 5), (2, 5), (0, 0), (3, 3)] {
+            let first = index.definition_snippets(&query(&root, &names, visible));
+            let again = index.definition_snippets(&query(&root, &names, visible));
+            let fresh = SymbolIndex::new(1 << 20, None);
+            fresh.add_root(&root);
+            fresh.upsert(
+                &root,
+                "src/main.rs",
+                "fn helper() {}\n\nfn main() {\n    helper();\n}\n",
+            );
+            fresh.upsert(&root, "src/util.rs", "pub fn helper() -> u8 { 1 }\n");
+            fresh.upsert(
+                &root,
+                "lib/other.rs",
+                "pub fn helper() {}\npub struct Point;\n",
+            );
+            let expected = fresh.definition_snippets(&query(&root, &names, visible));
+            assert_eq!(texts(&first), texts(&expected), "{visible:?}");
+            assert_eq!(texts(&again), texts(&expected), "{visible:?}");
+        }
+        // The window hides the current file's own `helper` (line 0) only when it covers it.
+        let hidden = index.definition_snippets(&query(&root, &names, (0, 5)));
+        assert!(!hidden.iter().any(|s| s.path == "src/main.rs"));
+        let shown = index.definition_snippets(&query(&root, &names, (2, 5)));
+        assert!(shown.iter().any(|s| s.path == "src/main.rs"));
+        // A change to the index is seen by the next lookup.
+        index.upsert(&root, "lib/other.rs", "pub fn other() {}\n");
+        let after = index.definition_snippets(&query(&root, &names, (0, 5)));
+        assert!(
+            !after.iter().any(|s| s.path == "lib/other.rs"),
+            "{:?}",
+            texts(&after)
+        );
     }
 }
