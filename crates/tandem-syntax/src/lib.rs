@@ -236,9 +236,24 @@ pub(crate) fn parse_with(
     })
 }
 
+/// Parses `text`, the text of `old` after the edits `old` was told of, reusing what did not
+/// change.
+fn parse_edited(language: Language, text: &[u8], old: &Tree) -> Option<Tree> {
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let (_, parser) = parsers.iter_mut().find(|(l, _)| *l == language)?;
+        parser.parse(text, Some(old))
+    })
+}
+
 /// How many syntax errors (error and missing nodes) `text` has; `None` if it could not be parsed.
 pub fn error_count(language: Language, text: &str) -> Option<usize> {
     let tree = parse(language, text.as_bytes())?;
+    Some(errors_in(&tree))
+}
+
+/// How many error and missing nodes `tree` has.
+fn errors_in(tree: &Tree) -> usize {
     let mut count = 0;
     let mut cursor = tree.walk();
     let mut visited_children = false;
@@ -260,7 +275,7 @@ pub fn error_count(language: Language, text: &str) -> Option<usize> {
             break;
         }
     }
-    Some(count)
+    count
 }
 
 /// Whether inserting `completion` between `before` and `after` adds syntax errors.
@@ -272,13 +287,37 @@ pub fn breaks_parse(language: Language, before: &str, completion: &str, after: &
     ]) {
         return false;
     }
-    let Some(baseline) = error_count(language, &format!("{before}{after}")) else {
+    let Some(mut tree) = parse(language, format!("{before}{after}").as_bytes()) else {
         return false;
     };
-    let Some(with) = error_count(language, &format!("{before}{completion}{after}")) else {
+    let baseline = errors_in(&tree);
+    // The text with the completion is the same text with one insertion: parse it
+    // incrementally from the first tree, so that only the region around it is parsed again.
+    let start = end_point(tree_sitter::Point::new(0, 0), before);
+    tree.edit(&tree_sitter::InputEdit {
+        start_byte: before.len(),
+        old_end_byte: before.len(),
+        new_end_byte: before.len() + completion.len(),
+        start_position: start,
+        old_end_position: start,
+        new_end_position: end_point(start, completion),
+    });
+    let with = format!("{before}{completion}{after}");
+    let Some(with) = parse_edited(language, with.as_bytes(), &tree) else {
         return false;
     };
-    with > baseline
+    errors_in(&with) > baseline
+}
+
+/// Where `text` ends when it starts at `start` (tree-sitter points count bytes in a row).
+fn end_point(start: tree_sitter::Point, text: &str) -> tree_sitter::Point {
+    match text.rfind('\n') {
+        Some(last) => tree_sitter::Point::new(
+            start.row + text.matches('\n').count(),
+            text.len() - last - 1,
+        ),
+        None => tree_sitter::Point::new(start.row, start.column + text.len()),
+    }
 }
 
 /// The text of `node`, lossily decoded; empty if its range is outside `source`.

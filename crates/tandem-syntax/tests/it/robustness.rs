@@ -137,3 +137,27 @@ fn edge_inputs() {
     let defs = definitions(Language::Rust, &huge_signature);
     assert!(defs.iter().all(|d| d.signature.len() <= 400));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The completion check parses the text with the completion incrementally; it decides
+    /// as two fresh parses would.
+    #[test]
+    fn completion_check_agrees_with_fresh_parses(
+        before in proptest::collection::vec(proptest::sample::select(PIECES), 0..12),
+        completion in proptest::collection::vec(proptest::sample::select(PIECES), 1..4),
+        after in proptest::collection::vec(proptest::sample::select(PIECES), 0..12),
+    ) {
+        let (before, completion, after) = (before.concat(), completion.concat(), after.concat());
+        for language in Language::ALL {
+            let fresh = tandem_syntax::error_count(language, &format!("{before}{completion}{after}"))
+                > tandem_syntax::error_count(language, &format!("{before}{after}"));
+            let checked = tandem_syntax::breaks_parse(language, &before, &completion, &after);
+            // The check skips completions without brackets, quotes or block punctuation.
+            if completion.contains(['(', ')', '[', ']', '{', '}', '"', '\'', '`', ':', ';', '#', '/']) {
+                prop_assert_eq!(checked, fresh, "{} {:?} {:?} {:?}", language.name(), before, completion, after);
+            }
+        }
+    }
+}
