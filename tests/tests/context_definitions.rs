@@ -132,6 +132,50 @@ fn a_definition_from_another_file_reaches_the_prompt() {
 }
 
 #[test]
+fn a_definition_typed_in_an_open_document_is_indexed_without_a_save() {
+    let model = ModelServer::start(Behavior::stream(&["1"]));
+    let dir = TempDir::new("definitions-typed");
+    let cache = TempDir::new("definitions-typed-cache");
+    dir.write("src/store.rs", STORE);
+    dir.write("src/main.rs", MAIN);
+    let (server, _) = start(&model, dir.path(), cache.path());
+    let store = dir.uri("src/store.rs");
+    server.open(&store, "rust", STORE);
+    // Typed, not saved: the file on disk does not have it.
+    let typed = format!(
+        "{STORE}
+pub fn restock_all(store: &mut Store) -> usize {{
+    0
+}}
+"
+    );
+    server.change(&store, 2, vec![json!({ "text": typed })]);
+    let main = dir.uri("src/main.rs");
+    let text = MAIN.replace(
+        "    store.
+",
+        "    let n = restock_all(
+",
+    );
+    server.open(&main, "rust", &text);
+    // The refresh runs a moment after the edit: ask until it shows (bounded).
+    let mut found = false;
+    for attempt in 0..40 {
+        let _ = server.inline(&main, json!({ "line": 6, "character": 24 }), 1);
+        let prompt = model.wait_requests(1 + attempt)[attempt]
+            .prompt()
+            .to_owned();
+        if prompt.contains("// pub fn restock_all(store: &mut Store) -> usize {") {
+            found = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(found, "the typed definition never reached the prompt");
+    server.shutdown_and_exit();
+}
+
+#[test]
 fn tandem_context_lists_definitions_from_other_files() {
     let model = ModelServer::start(Behavior::stream(&["unused"]));
     let dir = TempDir::new("definitions-cli");

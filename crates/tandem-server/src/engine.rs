@@ -172,6 +172,22 @@ impl Engine {
         store.limit_trees();
     }
 
+    /// Indexes the current text of the noted open document `key` in the symbol index (after
+    /// edits; see `Session::refresh_symbols_later`). Parses: call off the async runtime.
+    pub fn refresh_symbols(&self, key: &str) {
+        let noted = match self.documents.lock() {
+            Ok(store) => store
+                .docs
+                .get(key)
+                .filter(|d| d.open)
+                .and_then(|d| Some((d.root.clone()?, d.snapshot.rope.clone()))),
+            Err(_) => None,
+        };
+        if let Some((root, rope)) = noted {
+            self.symbols.upsert(&root, key, &rope.to_string());
+        }
+    }
+
     /// Applies a document's edits to its syntax tree (cheap: the tree is marked, not
     /// reparsed; the next completion reparses incrementally within its budget).
     pub fn edit_document(&self, key: &str, edits: &[Edit]) {

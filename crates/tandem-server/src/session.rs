@@ -17,9 +17,14 @@ use tower_lsp_server::gen_lsp_types::{MessageType, Uri};
 
 use crate::engine::Engine;
 
+/// How long after an edit a document's definitions are indexed again.
+pub const SYMBOL_REFRESH_AFTER: std::time::Duration = std::time::Duration::from_millis(750);
+
 pub struct Session {
     pub client: Client,
     pub engine: Arc<Engine>,
+    /// Documents whose symbols are to be re-indexed after their edits pause.
+    symbols_pending: Arc<Mutex<HashSet<String>>>,
     pub documents: DashMap<Uri, Document>,
     encoding: OnceLock<PositionEncoding>,
     roots: RwLock<Vec<PathBuf>>,
@@ -55,6 +60,7 @@ impl Session {
         let status_tx = crate::status::sender(client.clone());
         Self {
             client,
+            symbols_pending: Arc::default(),
             engine: Arc::new(Engine::new(
                 tandem_core::config::WorkspaceConfig::default().index_budget_bytes,
             )),
@@ -82,6 +88,34 @@ impl Session {
         let symbols = self.engine.symbols().clone();
         tokio::task::spawn_blocking(move || {
             symbols.upsert(&root, &key, &text);
+        });
+    }
+
+    /// Re-indexes an edited document's definitions [`SYMBOL_REFRESH_AFTER`] after the first
+    /// edit since its last refresh, from the text current then, off the async runtime: so at
+    /// most that often while typing goes on, and soon after it stops. Outside a runtime (unit
+    /// tests) it does nothing.
+    pub fn refresh_symbols_later(&self, key: String) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        match self.symbols_pending.lock() {
+            Ok(mut pending) => {
+                if !pending.insert(key.clone()) {
+                    return; // one is scheduled; it will read the latest text
+                }
+            }
+            Err(_) => return,
+        }
+        let engine = Arc::clone(&self.engine);
+        let pending = Arc::clone(&self.symbols_pending);
+        handle.spawn(async move {
+            tokio::time::sleep(SYMBOL_REFRESH_AFTER).await;
+            if let Ok(mut pending) = pending.lock() {
+                pending.remove(&key);
+            }
+            // A failed join only means the runtime is shutting down.
+            let _ = tokio::task::spawn_blocking(move || engine.refresh_symbols(&key)).await;
         });
     }
 

@@ -1,4 +1,5 @@
-//! `textDocument/didChange`: apply incremental or full edits, synchronously.
+//! `textDocument/didChange`: apply incremental or full edits, synchronously; the symbol index
+//! is refreshed from the new text a little later.
 
 use tower_lsp_server::gen_lsp_types::DidChangeTextDocumentParams;
 
@@ -28,8 +29,12 @@ pub fn handle(session: &Session, params: DidChangeTextDocumentParams) {
     drop(doc);
     // The context sources see the new text (a rope clone shares it), and the document's
     // syntax tree takes the edits (the reparse waits for the next completion).
-    if let Some((_, _, key)) = session.locate(&uri) {
+    if let Some((root, _, key)) = session.locate(&uri) {
         session.engine.edit_document(&key, &edits);
         session.engine.update_document(&key, snapshot);
+        // And the symbol index learns its new definitions soon (not on every keystroke).
+        if root.is_some() {
+            session.refresh_symbols_later(key);
+        }
     }
 }
