@@ -226,6 +226,25 @@ pub fn write_workspace(root: &Path, files: usize) -> Result<u64> {
     Ok(bytes)
 }
 
+/// Writes a workspace of `files` short sources (10 to 40 lines, about 1 KB) under
+/// `root/src/<dir>/`, 100 per directory: a large workspace that fits on a small disk.
+pub fn write_large_workspace(root: &Path, files: usize) -> Result<u64> {
+    let mut rng = Rng::new(11);
+    let mut bytes = 0u64;
+    for i in 0..files {
+        let dir = root
+            .join("src")
+            .join(format!("{}_{}", rng.pick(NOUNS), i / 100));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let text = rust_source(5000 + i as u64, 10 + rng.below(30));
+        bytes += text.len() as u64;
+        let path = dir.join(format!("{}_{i}.rs", rng.pick(VERBS)));
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(bytes)
+}
+
 /// A temporary directory, removed on drop.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

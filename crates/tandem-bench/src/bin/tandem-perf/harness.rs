@@ -31,6 +31,9 @@ pub struct Sizes {
     pub earlystop_tokens: usize,
     pub earlystop_delay: Duration,
     pub earlystop_reps: usize,
+    /// `large`: files in the workspace, and the pause between completions while it indexes.
+    pub large_files: usize,
+    pub large_pause: Duration,
 }
 
 impl Sizes {
@@ -49,6 +52,8 @@ impl Sizes {
         earlystop_tokens: 200,
         earlystop_delay: Duration::from_millis(2),
         earlystop_reps: 5,
+        large_files: 100_000,
+        large_pause: Duration::from_millis(50),
     };
     /// CI's smoke run.
     pub const SMALL: Sizes = Sizes {
@@ -66,6 +71,8 @@ impl Sizes {
         earlystop_tokens: 200,
         earlystop_delay: Duration::from_millis(2),
         earlystop_reps: 2,
+        large_files: 2_000,
+        large_pause: Duration::from_millis(20),
     };
     /// The unit test's: just enough to exercise every path.
     #[cfg(test)]
@@ -84,6 +91,8 @@ impl Sizes {
         earlystop_tokens: 200,
         earlystop_delay: Duration::from_millis(1),
         earlystop_reps: 1,
+        large_files: 300,
+        large_pause: Duration::from_millis(5),
     };
 }
 
@@ -886,6 +895,143 @@ impl Memory {
 impl Report {
     pub fn checks_json(&self) -> Value {
         Value::Array(self.checks.iter().map(Check::json).collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// large
+
+/// Completions while a large workspace is indexed: the server must answer them without
+/// waiting for the index, and its memory must stay bounded.
+pub struct Large {
+    pub files: usize,
+    pub workspace_bytes: u64,
+    /// From `initialize` to the symbol index's first scan done, if seen.
+    pub indexed_ms: Option<f64>,
+    /// The first completion's round trip (it also sets up the backend's client and the
+    /// tokenizer), then those of the others answered while the workspace was being indexed.
+    pub first_ms: f64,
+    pub during: usize,
+    pub during_rtt: Stats,
+    /// Completions after indexing.
+    pub after_rtt: Stats,
+    pub peak_hwm_kib: u64,
+    pub rss_after_kib: u64,
+}
+
+pub fn large(tandem: &Path, sizes: &Sizes) -> Result<Large> {
+    let ws = TempDir::new("large")?;
+    let workspace_bytes = data::write_large_workspace(ws.path(), sizes.large_files)?;
+    let (text, line, col) = data::source_with_cursor(42, 400);
+    let file = ws.path().join("open_here.rs");
+    std::fs::write(&file, &text).context("cannot write the opened file")?;
+    let uri = file_uri(&file);
+    let initialized = Instant::now();
+    let mut s = start(tandem, Some(ws.path()))?;
+    s.server.did_open(&uri, "rust", 1, &text)?;
+    let pid = s.server.pid();
+    let mut during = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let indexed = loop {
+        if let Some(at) = s.server.symbols_indexed() {
+            break Some(at);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        let (_, response) = s.server.inline_completion(&uri, line, col)?;
+        during.push(ms(response.round_trip()));
+        std::thread::sleep(sizes.large_pause);
+    };
+    let mut after = Vec::new();
+    for _ in 0..20 {
+        let (_, response) = s.server.inline_completion(&uri, line, col)?;
+        after.push(ms(response.round_trip()));
+    }
+    let (peak_hwm_kib, rss_after_kib) = lsp::memory_kib(pid)?;
+    Ok(Large {
+        files: sizes.large_files,
+        workspace_bytes,
+        indexed_ms: indexed.map(|t| ms(t - initialized)),
+        first_ms: during.first().copied().unwrap_or_default(),
+        during: during.len().saturating_sub(1),
+        during_rtt: Stats::of(during.get(1..).unwrap_or_default()),
+        after_rtt: Stats::of(&after),
+        peak_hwm_kib,
+        rss_after_kib,
+    })
+}
+
+impl Large {
+    pub fn report(&self) -> Report {
+        let mib = |k: u64| k as f64 / 1024.0;
+        let rows = vec![
+            (
+                "workspace".into(),
+                format!(
+                    "{} files, {:.1} MB",
+                    self.files,
+                    self.workspace_bytes as f64 / 1e6
+                ),
+            ),
+            (
+                "symbols indexed after".into(),
+                self.indexed_ms
+                    .map_or("(not within 10 minutes)".into(), |t| {
+                        format!("{:.1} s after initialize", t / 1000.0)
+                    }),
+            ),
+            (
+                "first completion".into(),
+                format!("round trip {:.1} ms", self.first_ms),
+            ),
+            (
+                "completions while indexing".into(),
+                format!(
+                    "{} more; round trip ms {}",
+                    self.during,
+                    self.during_rtt.row()
+                ),
+            ),
+            (
+                "completions after".into(),
+                format!("round trip ms {}", self.after_rtt.row()),
+            ),
+            (
+                "server memory".into(),
+                format!(
+                    "peak RSS {:.1} MiB, RSS after {:.1} MiB",
+                    mib(self.peak_hwm_kib),
+                    mib(self.rss_after_kib)
+                ),
+            ),
+        ];
+        let checks = vec![
+            Check::at_most(
+                "completion round trip while indexing, max",
+                self.during_rtt.max,
+                100.0,
+                "ms",
+            ),
+            Check::at_most("server peak RSS", mib(self.peak_hwm_kib), 1024.0, "MiB"),
+        ];
+        let json = json!({
+            "files": self.files,
+            "workspaceBytes": self.workspace_bytes,
+            "indexedMs": self.indexed_ms,
+            "firstCompletionMs": self.first_ms,
+            "completionsWhileIndexing": self.during,
+            "roundTripWhileIndexingMs": self.during_rtt.json(),
+            "roundTripAfterMs": self.after_rtt.json(),
+            "peakRssKib": self.peak_hwm_kib,
+            "rssAfterKib": self.rss_after_kib,
+        });
+        Report {
+            name: "large",
+            rows,
+            json,
+            checks,
+        }
     }
 }
 

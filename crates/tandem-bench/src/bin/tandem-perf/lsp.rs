@@ -47,6 +47,8 @@ pub struct Server {
     next_id: i64,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     index_ready: Receiver<Instant>,
+    /// The "workspace indexed" log line: the symbol index's first scan is done.
+    symbols_indexed: Receiver<Instant>,
     /// `window/showMessage` texts seen so far.
     pub messages: Vec<String>,
     /// Outgoing frame buffer, reused.
@@ -100,6 +102,7 @@ impl Server {
 
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let (ready_tx, index_ready) = mpsc::channel();
+        let (indexed_tx, symbols_indexed) = mpsc::channel();
         let tail = Arc::clone(&stderr_tail);
         std::thread::Builder::new()
             .name("lsp-stderr".into())
@@ -108,6 +111,9 @@ impl Server {
                     let Ok(line) = line else { break };
                     if line.contains("embedded index ready") {
                         let _ = ready_tx.send(Instant::now());
+                    }
+                    if line.contains("workspace indexed") {
+                        let _ = indexed_tx.send(Instant::now());
                     }
                     if let Ok(mut tail) = tail.lock() {
                         if tail.len() == STDERR_TAIL {
@@ -126,6 +132,7 @@ impl Server {
             next_id: 1,
             stderr_tail,
             index_ready,
+            symbols_indexed,
             messages: Vec::new(),
             frame: Vec::new(),
         })
@@ -160,6 +167,11 @@ impl Server {
         let response = self.request("initialize", params)?;
         self.notify("initialized", json!({}))?;
         Ok(response.result)
+    }
+
+    /// When the symbol index's first scan was done, if it is ("workspace indexed" logged).
+    pub fn symbols_indexed(&self) -> Option<Instant> {
+        self.symbols_indexed.try_recv().ok()
     }
 
     /// Waits for the server's "embedded index ready" log line (one per workspace folder).

@@ -1,7 +1,7 @@
 //! `tandem-perf`: performance benchmarks of the Tandem server.
 //!
 //! ```text
-//! tandem-perf <overhead|store|keystrokes|memory|earlystop|all> [--small] [--json] [--tandem PATH]
+//! tandem-perf <overhead|store|keystrokes|memory|earlystop|large|all> [--small] [--json] [--tandem PATH]
 //! ```
 //!
 //! - `overhead`: inline-completion round trips over stdio against an instant loopback backend,
@@ -11,6 +11,8 @@
 //! - `memory`: the server's RSS with 100 open documents of 2,000 lines.
 //! - `earlystop`: tokens a streaming backend generates before the server drops the connection,
 //!   once post-processing has the completion (multi-line and single-line), against 200 scripted.
+//! - `large` (by name only, not in `all`): completions every 50 ms while a workspace of 100,000
+//!   files is indexed, their round trips, and the server's peak memory.
 //!
 //! The table goes to stdout; with `--json` it goes to stderr and stdout gets one JSON object.
 //! Targets missed are reported, not turned into a failing exit status.
@@ -31,8 +33,10 @@ use serde_json::{Map, Value, json};
 
 use harness::{Report, Sizes};
 
-const USAGE: &str = "usage: tandem-perf <overhead|store|keystrokes|memory|earlystop|all> [--small] [--json] [--tandem PATH] [--sources LIST]";
+const USAGE: &str = "usage: tandem-perf <overhead|store|keystrokes|memory|earlystop|large|all> [--small] [--json] [--tandem PATH] [--sources LIST]";
 const HARNESSES: &[&str] = &["overhead", "store", "keystrokes", "memory", "earlystop"];
+/// Harnesses run only by name (minutes long), not by `all`.
+const BY_NAME_ONLY: &[&str] = &["large"];
 
 struct Args {
     harnesses: Vec<&'static str>,
@@ -71,7 +75,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
     let which = which.with_context(|| USAGE.to_owned())?;
     let harnesses = match which.as_str() {
         "all" => HARNESSES.to_vec(),
-        name => match HARNESSES.iter().find(|h| **h == name) {
+        name => match HARNESSES.iter().chain(BY_NAME_ONLY).find(|h| **h == name) {
             Some(h) => vec![*h],
             None => bail!("unknown benchmark `{name}`\n{USAGE}"),
         },
@@ -91,6 +95,7 @@ fn run_one(name: &str, tandem: &Path, sizes: &Sizes) -> Result<Report> {
         "keystrokes" => harness::keystrokes(tandem, sizes)?.report(),
         "memory" => harness::memory(tandem, sizes)?.report(),
         "earlystop" => earlystop::earlystop(tandem, sizes)?.report(),
+        "large" => harness::large(tandem, sizes)?.report(),
         other => bail!("unknown benchmark `{other}`"),
     })
 }
@@ -291,6 +296,11 @@ mod tests {
         }
         assert_eq!(multi.completion, earlystop::MULTI_BODY);
         assert_eq!(single.completion, earlystop::SINGLE_COMPLETION);
+
+        let l = harness::large(&tandem, &sizes).expect("large runs");
+        assert!(l.indexed_ms.is_some(), "the symbol index's scan ends");
+        assert!(l.after_rtt.min > 0.0 && l.peak_hwm_kib >= l.rss_after_kib);
+        assert!(!l.report().rows.is_empty());
 
         let text = table(
             &[o.report(), s.report(), k.report(), m.report(), e.report()],
