@@ -66,24 +66,20 @@ impl SymbolIndex {
     pub fn definition_snippets(&self, query: &DefinitionQuery<'_>) -> Vec<Snippet> {
         let mut chosen: Vec<Scored> = Vec::new();
         let imports = imports_hash(query.imports);
-        for (rank, ident) in query.identifiers.iter().enumerate() {
-            if chosen.len() >= query.max_snippets * 5 || Instant::now() >= query.deadline {
-                break;
-            }
-            let mut scored = self.score_name(query, imports, ident, rank);
-            scored.sort_by(|a, b| {
-                b.score
-                    .total_cmp(&a.score)
-                    .then_with(|| a.path.cmp(&b.path))
-                    .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
-            });
-            for s in scored.into_iter().take(PER_IDENTIFIER) {
-                let duplicate = chosen
-                    .iter()
-                    .any(|c| c.path == s.path && c.symbol.start_line == s.symbol.start_line);
-                if !duplicate {
-                    chosen.push(s);
+        {
+            // One read lock for all the names: taking it per name would queue behind every
+            // store the indexer makes meanwhile.
+            let Ok(roots) = self.roots.read() else {
+                return Vec::new();
+            };
+            let Some(r) = roots.get(query.root) else {
+                return Vec::new();
+            };
+            for (rank, ident) in query.identifiers.iter().enumerate() {
+                if chosen.len() >= query.max_snippets * 5 || Instant::now() >= query.deadline {
+                    break;
                 }
+                self.choose(r, query, imports, ident, rank, &mut chosen);
             }
         }
         chosen.sort_by(|a, b| {
@@ -101,6 +97,33 @@ impl SymbolIndex {
             .collect()
     }
 
+    /// Adds the best definitions of `ident` to `chosen` (skipping ones already there).
+    fn choose(
+        &self,
+        r: &crate::RootSymbols,
+        query: &DefinitionQuery<'_>,
+        imports: u64,
+        ident: &str,
+        rank: usize,
+        chosen: &mut Vec<Scored>,
+    ) {
+        let mut scored = self.score_name(r, query, imports, ident, rank);
+        scored.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
+        });
+        for s in scored.into_iter().take(PER_IDENTIFIER) {
+            let duplicate = chosen
+                .iter()
+                .any(|c| c.path == s.path && c.symbol.start_line == s.symbol.start_line);
+            if !duplicate {
+                chosen.push(s);
+            }
+        }
+    }
+
     /// The definitions named `ident` with their scores (see the module documentation), best
     /// [`PER_IDENTIFIER`] first. Scored under the index's read lock; while the index does not
     /// change, a name's scoring for the same file is reused from [`NameCache`] (typing changes
@@ -108,17 +131,12 @@ impl SymbolIndex {
     /// anew.
     fn score_name(
         &self,
+        r: &crate::RootSymbols,
         query: &DefinitionQuery<'_>,
         imports_hash: u64,
         ident: &str,
         rank: usize,
     ) -> Vec<Scored> {
-        let Ok(roots) = self.roots.read() else {
-            return Vec::new();
-        };
-        let Some(r) = roots.get(query.root) else {
-            return Vec::new();
-        };
         // Protocol methods (`__eq__`) and test functions are named, not looked up.
         if (ident.starts_with("__") && ident.ends_with("__")) || ident.starts_with("test_") {
             return Vec::new();

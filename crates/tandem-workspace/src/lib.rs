@@ -216,7 +216,15 @@ impl Workspace {
         let this = Arc::clone(self);
         std::thread::Builder::new()
             .name("tandem-scan".into())
-            .spawn(move || this.scan_and_watch(root))
+            .spawn(move || {
+                // Background work: requests (on other threads) come first.
+                if let Err(e) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                ) {
+                    tracing::debug!("cannot lower the scan's priority: {e:?}");
+                }
+                this.scan_and_watch(root)
+            })
             .map_err(|e| tracing::error!("cannot start the workspace scan: {e}"))
             .ok();
     }

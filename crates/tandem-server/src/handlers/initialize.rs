@@ -238,6 +238,13 @@ fn feed_index(session: &Arc<Session>, mut events: tokio::sync::mpsc::UnboundedRe
     let spawned = std::thread::Builder::new()
         .name("tandem-index".into())
         .spawn(move || {
+            // Requests come first: the indexer (and the threads it starts, which inherit
+            // this) runs at the lowest priority, so that it takes only the CPU they leave.
+            if let Err(e) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::debug!("cannot lower the indexer's priority: {e:?}");
+            }
             let index = session.engine.index().clone();
             let symbols = session.engine.symbols().clone();
             let progress = session.progress();
