@@ -167,11 +167,17 @@ fn errors_at_edges(tree: &Tree, source: &[u8], left_out: &[Range<usize>]) -> boo
             .iter()
             .take_while(|b| b.start <= start + 2)
             .any(|b| {
-                let next = source
-                    .get(b.end + 1..)
-                    .and_then(|rest| rest.iter().position(|c| !c.is_ascii_whitespace()))
-                    .map_or(source.len(), |p| b.end + 1 + p);
-                start + 2 >= b.start && start <= b.start || start + 1 >= b.end && start <= next
+                // At the opening `{` (just before `b.start`)…
+                let at_open = start + 2 >= b.start && start <= b.start;
+                // …or from the closing `}` (at `b.end`) to the first token after it.
+                let after_close = start + 1 >= b.end && {
+                    let next = source
+                        .get(b.end + 1..)
+                        .and_then(|rest| rest.iter().position(|c| !c.is_ascii_whitespace()))
+                        .map_or(source.len(), |p| b.end + 1 + p);
+                    start <= next
+                };
+                at_open || after_close
             })
     };
     let mut cursor = tree.walk();
@@ -389,20 +395,7 @@ fn brace_bodies(language: Language, s: &[u8]) -> (Vec<Range<usize>>, Vec<Range<u
                 continue;
             }
             b'`' if js => {
-                // A template literal: its `${` opens a level whose `}` resumes it.
-                match skip_template(s, i + 1) {
-                    (next, true) => {
-                        stack.push(Open::Template);
-                        heads.push(head);
-                        head = Head::default();
-                        i = next;
-                        regex_ok = true;
-                    }
-                    (next, false) => {
-                        i = next;
-                        regex_ok = false;
-                    }
-                }
+                (i, regex_ok) = template_text(s, i + 1, &mut stack, &mut heads, &mut head);
                 continue;
             }
             b'`' if language == Language::Go => {
@@ -467,20 +460,9 @@ fn brace_bodies(language: Language, s: &[u8]) -> (Vec<Range<usize>>, Vec<Range<u
                         }
                     }
                     Some(Open::Template) => {
+                        // The `}` of a `${…}`: the template's text goes on.
                         head = heads.pop().unwrap_or_default();
-                        match skip_template(s, i + 1) {
-                            (next, true) => {
-                                stack.push(Open::Template);
-                                heads.push(head);
-                                head = Head::default();
-                                i = next;
-                                regex_ok = true;
-                            }
-                            (next, false) => {
-                                i = next;
-                                regex_ok = false;
-                            }
-                        }
+                        (i, regex_ok) = template_text(s, i + 1, &mut stack, &mut heads, &mut head);
                         continue;
                     }
                     Some(Open::Factory) => factories_open -= 1,
@@ -801,6 +783,25 @@ fn raw_string_end(language: Language, word: &[u8], s: &[u8], i: usize) -> Option
         }
         _ => None,
     }
+}
+
+/// The text of a JS template literal from `from` (after its backtick, or after a `${…}`'s
+/// `}`): when it stops at a `${`, that opens a level (with a head of its own) whose `}` resumes
+/// the template. Returns where scanning goes on and whether a `/` there starts a regular
+/// expression (it does after `${`, not after the closing backtick).
+fn template_text(
+    s: &[u8],
+    from: usize,
+    stack: &mut Vec<Open>,
+    heads: &mut Vec<Head>,
+    head: &mut Head,
+) -> (usize, bool) {
+    let (next, opened) = skip_template(s, from);
+    if opened {
+        stack.push(Open::Template);
+        heads.push(std::mem::take(head));
+    }
+    (next, opened)
 }
 
 /// Scans a JS template literal from `i` (after its backtick or a `${…}`'s `}`): where it
