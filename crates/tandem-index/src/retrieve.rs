@@ -65,7 +65,6 @@ impl SymbolIndex {
     /// Snippets of the definitions `query` asks for, best first.
     pub fn definition_snippets(&self, query: &DefinitionQuery<'_>) -> Vec<Snippet> {
         let mut chosen: Vec<Scored> = Vec::new();
-        let imports = imports_hash(query.imports);
         {
             // One read lock for all the names: taking it per name would queue behind every
             // store the indexer makes meanwhile.
@@ -75,11 +74,25 @@ impl SymbolIndex {
             let Some(r) = roots.get(query.root) else {
                 return Vec::new();
             };
+            let key = CacheKey {
+                root: query.root.to_path_buf(),
+                path: query.path.to_owned(),
+                imports: imports_hash(query.imports),
+                generation: r.generation,
+            };
             for (rank, ident) in query.identifiers.iter().enumerate() {
                 if chosen.len() >= query.max_snippets * 5 || Instant::now() >= query.deadline {
                     break;
                 }
-                self.choose(r, query, imports, ident, rank, &mut chosen);
+                // Best first already; a definition another name brought is not taken twice.
+                for s in self.score_name(r, query, &key, ident, rank) {
+                    let duplicate = chosen
+                        .iter()
+                        .any(|c| c.path == s.path && c.symbol.start_line == s.symbol.start_line);
+                    if !duplicate {
+                        chosen.push(s);
+                    }
+                }
             }
         }
         chosen.sort_by(|a, b| {
@@ -97,33 +110,6 @@ impl SymbolIndex {
             .collect()
     }
 
-    /// Adds the best definitions of `ident` to `chosen` (skipping ones already there).
-    fn choose(
-        &self,
-        r: &crate::RootSymbols,
-        query: &DefinitionQuery<'_>,
-        imports: u64,
-        ident: &str,
-        rank: usize,
-        chosen: &mut Vec<Scored>,
-    ) {
-        let mut scored = self.score_name(r, query, imports, ident, rank);
-        scored.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.path.cmp(&b.path))
-                .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
-        });
-        for s in scored.into_iter().take(PER_IDENTIFIER) {
-            let duplicate = chosen
-                .iter()
-                .any(|c| c.path == s.path && c.symbol.start_line == s.symbol.start_line);
-            if !duplicate {
-                chosen.push(s);
-            }
-        }
-    }
-
     /// The definitions named `ident` with their scores (see the module documentation), best
     /// [`PER_IDENTIFIER`] first. Scored under the index's read lock; while the index does not
     /// change, a name's scoring for the same file is reused from [`NameCache`] (typing changes
@@ -133,7 +119,7 @@ impl SymbolIndex {
         &self,
         r: &crate::RootSymbols,
         query: &DefinitionQuery<'_>,
-        imports_hash: u64,
+        key: &CacheKey,
         ident: &str,
         rank: usize,
     ) -> Vec<Scored> {
@@ -141,14 +127,8 @@ impl SymbolIndex {
         if (ident.starts_with("__") && ident.ends_with("__")) || ident.starts_with("test_") {
             return Vec::new();
         }
-        let key = CacheKey {
-            root: query.root.to_path_buf(),
-            path: query.path.to_owned(),
-            imports: imports_hash,
-            generation: r.generation,
-        };
         let cached = self.names.lock().ok().and_then(|mut cache| {
-            if cache.key.as_ref() != Some(&key) {
+            if cache.key.as_ref() != Some(key) {
                 cache.key = Some(key.clone());
                 cache.names.clear();
             }
@@ -159,7 +139,7 @@ impl SymbolIndex {
             None => {
                 let candidates: Arc<[Candidate]> = candidates(r, query, ident).into();
                 if let Ok(mut cache) = self.names.lock()
-                    && cache.key.as_ref() == Some(&key)
+                    && cache.key.as_ref() == Some(key)
                     && cache.names.len() < MAX_CACHED_NAMES
                 {
                     cache.names.insert(ident.to_owned(), candidates.clone());
@@ -601,41 +581,36 @@ mod cache_tests {
             .collect()
     }
 
+    /// An index of three files under `root` that define `helper` (one of them the current
+    /// file, `src/main.rs`) and `Point`.
+    fn indexed(root: &Path) -> SymbolIndex {
+        let index = SymbolIndex::new(1 << 20, None);
+        index.add_root(root);
+        index.upsert(
+            root,
+            "src/main.rs",
+            "fn helper() {}\n\nfn main() {\n    helper();\n}\n",
+        );
+        index.upsert(root, "src/util.rs", "pub fn helper() -> u8 { 1 }\n");
+        index.upsert(
+            root,
+            "lib/other.rs",
+            "pub fn helper() {}\npub struct Point;\n",
+        );
+        index
+    }
+
     /// Reusing a name's scoring gives what scoring it afresh gives, for any cursor window, and
     /// an index change is seen at once.
     #[test]
     fn reused_scoring_matches_fresh_scoring() {
         let root = PathBuf::from("/cache-test");
-        let index = SymbolIndex::new(1 << 20, None);
-        index.add_root(&root);
-        index.upsert(
-            &root,
-            "src/main.rs",
-            "fn helper() {}\n\nfn main() {\n    helper();\n}\n",
-        );
-        index.upsert(&root, "src/util.rs", "pub fn helper() -> u8 { 1 }\n");
-        index.upsert(
-            &root,
-            "lib/other.rs",
-            "pub fn helper() {}\npub struct Point;\n",
-        );
+        let index = indexed(&root);
         let names = ["helper".to_owned(), "Point".to_owned()];
         for visible in [(0, 5), (2, 5), (0, 0), (3, 3)] {
             let first = index.definition_snippets(&query(&root, &names, visible));
             let again = index.definition_snippets(&query(&root, &names, visible));
-            let fresh = SymbolIndex::new(1 << 20, None);
-            fresh.add_root(&root);
-            fresh.upsert(
-                &root,
-                "src/main.rs",
-                "fn helper() {}\n\nfn main() {\n    helper();\n}\n",
-            );
-            fresh.upsert(&root, "src/util.rs", "pub fn helper() -> u8 { 1 }\n");
-            fresh.upsert(
-                &root,
-                "lib/other.rs",
-                "pub fn helper() {}\npub struct Point;\n",
-            );
+            let fresh = indexed(&root);
             let expected = fresh.definition_snippets(&query(&root, &names, visible));
             assert_eq!(texts(&first), texts(&expected), "{visible:?}");
             assert_eq!(texts(&again), texts(&expected), "{visible:?}");
@@ -645,7 +620,8 @@ mod cache_tests {
         assert!(!hidden.iter().any(|s| s.path == "src/main.rs"));
         let shown = index.definition_snippets(&query(&root, &names, (2, 5)));
         assert!(shown.iter().any(|s| s.path == "src/main.rs"));
-        // A change to the index is seen by the next lookup.
+        // A change to the index is seen by the next lookup (`Point` was there before it).
+        assert!(hidden.iter().any(|s| s.path == "lib/other.rs"));
         index.upsert(&root, "lib/other.rs", "pub fn other() {}\n");
         let after = index.definition_snippets(&query(&root, &names, (0, 5)));
         assert!(
