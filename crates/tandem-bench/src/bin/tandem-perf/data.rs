@@ -203,41 +203,42 @@ pub fn source_with_cursor(seed: u64, target_lines: usize) -> (String, u32, u32) 
     (out, line as u32, col as u32)
 }
 
-/// Writes a workspace of `files` small sources (30 to 200 lines) under `root/src/<dir>/`.
+/// Writes a workspace of `files` small sources (30 to 200 lines) under `root/src/<dir>/`, 40
+/// per directory, with a `Cargo.toml`.
 pub fn write_workspace(root: &Path, files: usize) -> Result<u64> {
-    let mut rng = Rng::new(7);
-    let mut bytes = 0u64;
     std::fs::write(
         root.join("Cargo.toml"),
         "[package]\nname = \"bench-ws\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
     )
     .context("cannot write the workspace's Cargo.toml")?;
-    for i in 0..files {
-        let dir = root
-            .join("src")
-            .join(format!("{}_{}", rng.pick(NOUNS), i / 40));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let text = rust_source(1000 + i as u64, 30 + rng.below(170));
-        bytes += text.len() as u64;
-        let path = dir.join(format!("{}_{i}.rs", rng.pick(VERBS)));
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(bytes)
+    write_sources(root, files, (7, 1000), 40, 30..200)
 }
 
 /// Writes a workspace of `files` short sources (10 to 40 lines, about 1 KB) under
 /// `root/src/<dir>/`, 100 per directory: a large workspace that fits on a small disk.
 pub fn write_large_workspace(root: &Path, files: usize) -> Result<u64> {
-    let mut rng = Rng::new(11);
+    write_sources(root, files, (11, 5000), 100, 10..40)
+}
+
+/// Writes `files` generated Rust sources of `lines` lines under `root/src/<noun>_<n>/`,
+/// `per_dir` to a directory; returns their bytes. `seeds`: the names' random stream, and the
+/// first source's seed (file `i` gets `seeds.1 + i`).
+fn write_sources(
+    root: &Path,
+    files: usize,
+    seeds: (u64, u64),
+    per_dir: usize,
+    lines: std::ops::Range<usize>,
+) -> Result<u64> {
+    let mut rng = Rng::new(seeds.0);
     let mut bytes = 0u64;
     for i in 0..files {
         let dir = root
             .join("src")
-            .join(format!("{}_{}", rng.pick(NOUNS), i / 100));
+            .join(format!("{}_{}", rng.pick(NOUNS), i / per_dir));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let text = rust_source(5000 + i as u64, 10 + rng.below(30));
+        let text = rust_source(seeds.1 + i as u64, lines.start + rng.below(lines.len()));
         bytes += text.len() as u64;
         let path = dir.join(format!("{}_{i}.rs", rng.pick(VERBS)));
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

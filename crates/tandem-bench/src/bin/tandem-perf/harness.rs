@@ -187,6 +187,15 @@ fn start(tandem: &Path, root: Option<&Path>) -> Result<Setup> {
     })
 }
 
+/// Writes the 400-line document the completions are asked in as `dir/open_here.rs`: its URI,
+/// text and the cursor's line and UTF-16 column.
+fn open_here(dir: &Path) -> Result<(String, String, u32, u32)> {
+    let (text, line, col) = data::source_with_cursor(42, 400);
+    let file = dir.join("open_here.rs");
+    std::fs::write(&file, &text).context("cannot write the opened file")?;
+    Ok((file_uri(&file), text, line, col))
+}
+
 // ---------------------------------------------------------------------------------------------
 // overhead
 
@@ -210,10 +219,7 @@ pub struct Overhead {
 pub fn overhead(tandem: &Path, sizes: &Sizes) -> Result<Overhead> {
     let ws = TempDir::new("ws")?;
     let workspace_bytes = data::write_workspace(ws.path(), sizes.workspace_files)?;
-    let (text, line, col) = data::source_with_cursor(42, 400);
-    let file = ws.path().join("src").join("open_here.rs");
-    std::fs::write(&file, &text).context("cannot write the opened file")?;
-    let uri = file_uri(&file);
+    let (uri, text, line, col) = open_here(&ws.path().join("src"))?;
 
     let initialized = Instant::now();
     let mut s = start(tandem, Some(ws.path()))?;
@@ -908,8 +914,9 @@ pub struct Large {
     pub workspace_bytes: u64,
     /// From `initialize` to the symbol index's first scan done, if seen.
     pub indexed_ms: Option<f64>,
-    /// The first completion's round trip (it also sets up the backend's client and the
-    /// tokenizer), then those of the others answered while the workspace was being indexed.
+    /// The first completion's round trip (the first request of the session: it also builds
+    /// the backend's client and token counter), then those of the others answered while the
+    /// workspace was being indexed.
     pub first_ms: f64,
     pub during: usize,
     pub during_rtt: Stats,
@@ -922,10 +929,7 @@ pub struct Large {
 pub fn large(tandem: &Path, sizes: &Sizes) -> Result<Large> {
     let ws = TempDir::new("large")?;
     let workspace_bytes = data::write_large_workspace(ws.path(), sizes.large_files)?;
-    let (text, line, col) = data::source_with_cursor(42, 400);
-    let file = ws.path().join("open_here.rs");
-    std::fs::write(&file, &text).context("cannot write the opened file")?;
-    let uri = file_uri(&file);
+    let (uri, text, line, col) = open_here(ws.path())?;
     let initialized = Instant::now();
     let mut s = start(tandem, Some(ws.path()))?;
     s.server.did_open(&uri, "rust", 1, &text)?;
