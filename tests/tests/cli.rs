@@ -81,28 +81,35 @@ fn version_is_printed() {
     assert_eq!(out.stdout.trim(), format!("tandem {VERSION}"));
 }
 
-#[test]
-fn logs_to_a_pipe_have_no_colour_codes() {
-    // Editors capture the server's stderr into their logs: escape codes would be noise there.
-    let dir = TempDir::new("cli-colour");
+/// `tandem complete` arguments for a file in a fresh directory, with a config whose backend
+/// is on a closed loopback port; the directory lives as long as the returned `TempDir`.
+fn complete_against_a_down_backend(label: &str) -> (TempDir, Vec<String>) {
+    let dir = TempDir::new(label);
     let file = dir.write("a.txt", "hello wor\n");
     let port = tandem_e2e::closed_port();
     let config = dir.write(
         "config.toml",
         &format!("[backend]\nkind = \"openai\"\nurl = \"http://127.0.0.1:{port}/v1\"\n"),
     );
-    let location = format!("{}:1:10", file.display());
-    let out = run_cli_with(
-        &[
-            "complete",
-            &location,
-            "--config",
-            &config.display().to_string(),
-        ],
-        |cmd| {
-            cmd.env_remove("NO_COLOR").env("TANDEM_LOG", "debug");
-        },
-    );
+    let args = vec![
+        "complete".to_owned(),
+        format!("{}:1:10", file.display()),
+        "--config".to_owned(),
+        config.display().to_string(),
+        "--root".to_owned(),
+        dir.path().display().to_string(),
+    ];
+    (dir, args)
+}
+
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    // Editors capture the server's stderr into their logs: escape codes would be noise there.
+    let (_dir, args) = complete_against_a_down_backend("cli-colour");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_cli_with(&args, |cmd| {
+        cmd.env_remove("NO_COLOR").env("TANDEM_LOG", "debug");
+    });
     assert!(
         out.stderr.contains("DEBUG") || out.stderr.contains("WARN"),
         "{out:#?}"
@@ -112,23 +119,9 @@ fn logs_to_a_pipe_have_no_colour_codes() {
 
 #[test]
 fn complete_reports_a_down_backend_as_an_error() {
-    let dir = TempDir::new("cli-down");
-    let file = dir.write("a.txt", "hello wor\n");
-    let port = tandem_e2e::closed_port();
-    let config = dir.write(
-        "config.toml",
-        &format!("[backend]\nkind = \"openai\"\nurl = \"http://127.0.0.1:{port}/v1\"\n"),
-    );
-    let location = format!("{}:1:10", file.display());
-    let root = dir.path().display().to_string();
-    let out = run_cli(&[
-        "complete",
-        &location,
-        "--config",
-        &config.display().to_string(),
-        "--root",
-        &root,
-    ]);
+    let (_dir, args) = complete_against_a_down_backend("cli-down");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_cli(&args);
     assert!(
         !out.status.success(),
         "a down backend fails the command: {out:#?}"
