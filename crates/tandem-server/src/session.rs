@@ -101,9 +101,12 @@ impl Session {
         };
         match self.symbols_pending.lock() {
             Ok(mut pending) => {
-                if !pending.insert(key.clone()) {
-                    return; // one is scheduled; it will read the latest text
+                // Most keystrokes find one scheduled (it will read the latest text): no copy
+                // of the key for them.
+                if pending.contains(&key) {
+                    return;
                 }
+                pending.insert(key.clone());
             }
             Err(_) => return,
         }
