@@ -373,20 +373,18 @@ impl SymbolIndex {
                     }
                     done
                 };
+                // tree-sitter is not expected to panic; if it does, the files that thread
+                // took are skipped and indexed again when they change.
+                let panicked = |_| {
+                    tracing::error!("a symbol extraction thread panicked");
+                    Vec::new()
+                };
                 let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
                 // This thread works too (a panic here is contained like a spawned thread's).
                 let mut extracted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-                    .unwrap_or_else(|_| {
-                        tracing::error!("a symbol extraction thread panicked");
-                        Vec::new()
-                    });
+                    .unwrap_or_else(panicked);
                 for handle in handles {
-                    extracted.extend(handle.join().unwrap_or_else(|_| {
-                        // tree-sitter is not expected to panic; if it does, the files that
-                        // thread took are skipped and indexed again when they change.
-                        tracing::error!("a symbol extraction thread panicked");
-                        Vec::new()
-                    }));
+                    extracted.extend(handle.join().unwrap_or_else(panicked));
                 }
                 extracted
             })
