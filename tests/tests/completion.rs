@@ -106,6 +106,20 @@ fn completion_starting_with_a_newline_after_a_block_opener_is_multi_line() {
 }
 
 #[test]
+fn candidate_that_breaks_the_parse_is_not_shown() {
+    let fixture = "def f(x):\n    return $0\n\nprint(f(1))\n";
+    assert_eq!(
+        inline_python(fixture, &["x + \"one\n"]),
+        Vec::<String>::new(),
+        "an unterminated string is a new syntax error"
+    );
+    assert_eq!(
+        inline_python(fixture, &["x + \"one\"\n"]),
+        vec!["x + \"one\"".to_owned()]
+    );
+}
+
+#[test]
 fn candidate_that_dedents_out_of_the_block_is_cut() {
     let texts = inline_python(
         "def f(x):\n    if x > 0:\n        $0\n    return 0\n",

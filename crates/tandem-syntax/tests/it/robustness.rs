@@ -141,10 +141,13 @@ fn edge_inputs() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// The completion check parses the text with the completion incrementally; it decides
-    /// as two fresh parses would.
+    /// The completion check parses the text with the completion incrementally and confirms a
+    /// rejection with a fresh parse: it drops a suggestion only when fresh parses of the text
+    /// without and with it show a new error. (It may accept what fresh parses would reject:
+    /// tree-sitter's incremental reparse recovers from errors differently from a fresh parse
+    /// in about 1 of 360,000 random cases.)
     #[test]
-    fn completion_check_agrees_with_fresh_parses(
+    fn completion_check_rejects_only_what_fresh_parses_reject(
         before in proptest::collection::vec(proptest::sample::select(PIECES), 0..12),
         completion in proptest::collection::vec(proptest::sample::select(PIECES), 1..4),
         after in proptest::collection::vec(proptest::sample::select(PIECES), 0..12),
@@ -154,10 +157,23 @@ proptest! {
             let fresh = tandem_syntax::error_count(language, &format!("{before}{completion}{after}"))
                 > tandem_syntax::error_count(language, &format!("{before}{after}"));
             let checked = tandem_syntax::breaks_parse(language, &before, &completion, &after);
-            // The check skips completions without brackets, quotes or block punctuation.
-            if completion.contains(['(', ')', '[', ']', '{', '}', '"', '\'', '`', ':', ';', '#', '/']) {
-                prop_assert_eq!(checked, fresh, "{} {:?} {:?} {:?}", language.name(), before, completion, after);
-            }
+            prop_assert!(!checked || fresh, "{} {:?} {:?} {:?}", language.name(), before, completion, after);
         }
     }
+}
+
+/// A case where tree-sitter's incremental reparse sees an error that a fresh parse of the same
+/// text does not (found by the property test above): the check decides as the fresh parses do.
+#[test]
+fn completion_check_confirms_a_rejection_with_a_fresh_parse() {
+    let (before, completion, after) = ("->\"\"", "typedef struct {", "const (`fn f(");
+    let fresh = tandem_syntax::error_count(Language::Go, &format!("{before}{completion}{after}"))
+        > tandem_syntax::error_count(Language::Go, &format!("{before}{after}"));
+    assert!(!fresh);
+    assert!(!tandem_syntax::breaks_parse(
+        Language::Go,
+        before,
+        completion,
+        after
+    ));
 }
