@@ -573,6 +573,20 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Builds the backend and token counter of every configuration in force (documents outside
+    /// every root, and each of `roots`), so that the first completion does not wait for them:
+    /// a backend's HTTP client takes milliseconds (TLS roots), a tokenizer file can take far
+    /// more. Errors are left for the first request to report.
+    pub fn prepare(&self, roots: &[PathBuf]) {
+        let configs = std::iter::once(None)
+            .chain(roots.iter().map(|r| Some(r.as_path())))
+            .map(|root| self.config(root));
+        for config in configs {
+            let _ = self.backend(&config);
+            let _ = self.counter(&config);
+        }
+    }
+
     /// The backend for a configuration, built once and kept for its pooled connections.
     pub fn backend(&self, config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
         self.backend_for(&config.backend)
@@ -819,4 +833,27 @@ fn check_layer(source: LayerSource, value: &Value) -> (bool, Vec<String>) {
 pub fn parse_toml_layer(path: &Path, text: &str) -> Result<Value, String> {
     toml::from_str::<Value>(text)
         .map_err(|e| format!("tandem: cannot read {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_builds_the_backend_of_every_configuration_in_force() {
+        let engine = Engine::new(1 << 20);
+        engine.set_init_layer(Some(serde_json::json!({
+            "backend": { "kind": "openai", "url": "http://127.0.0.1:9", "model": "m" },
+        })));
+        let root = PathBuf::from("/ws");
+        assert!(engine.reload_all(std::slice::from_ref(&root)).is_empty());
+        let config = engine.config(Some(&root));
+        assert!(
+            engine.backend_condition(&config).is_none(),
+            "nothing is built before"
+        );
+        engine.prepare(std::slice::from_ref(&root));
+        let (describe, _) = engine.backend_condition(&config).expect("built by prepare");
+        assert!(describe.contains("127.0.0.1:9"), "{describe}");
+    }
 }

@@ -27,6 +27,17 @@ impl Server {
         })
         .await
     }
+
+    /// Builds the backends and token counters of the configurations in force, off the
+    /// runtime (see `Engine::prepare`).
+    fn prepare_backends(&self) {
+        let session = Arc::clone(&self.session);
+        tokio::task::spawn_blocking(move || {
+            guard_sync("prepare backends", || {
+                session.engine.prepare(&session.roots())
+            })
+        });
+    }
 }
 
 /// Runs a request handler; a panic answers this request with an internal error.
@@ -70,6 +81,7 @@ impl LanguageServer for Server {
         // Not awaited here: a client slow to answer must not hold up the messages after it.
         let session = Arc::clone(&self.session);
         tokio::spawn(async move { handlers::did_change_watched_files::register(&session).await });
+        self.prepare_backends();
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -116,6 +128,7 @@ impl LanguageServer for Server {
         guard_sync("workspace/didChangeConfiguration", || {
             handlers::did_change_configuration::handle(&self.session, params);
         });
+        self.prepare_backends();
     }
 
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {

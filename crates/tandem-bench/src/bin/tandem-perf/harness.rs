@@ -199,10 +199,20 @@ fn open_here(dir: &Path) -> Result<(String, String, u32, u32)> {
 // ---------------------------------------------------------------------------------------------
 // overhead
 
+/// The session's first completion: its round trip and the server's time before and after
+/// the backend's.
+pub struct First {
+    pub round_trip_ms: f64,
+    pub before_backend_ms: f64,
+    pub after_backend_ms: f64,
+}
+
 pub struct Overhead {
     pub files: usize,
     pub workspace_bytes: u64,
-    pub index_ready_ms: Option<f64>,
+    /// From `initialize` to the workspace's first scan done (completions are timed after it).
+    pub indexed_ms: f64,
+    pub first: First,
     pub requests: usize,
     pub non_empty: usize,
     pub connections: usize,
@@ -223,13 +233,27 @@ pub fn overhead(tandem: &Path, sizes: &Sizes) -> Result<Overhead> {
 
     let initialized = Instant::now();
     let mut s = start(tandem, Some(ws.path()))?;
-    let index_ready_ms = s
+    let indexed_ms = ms(s
         .server
-        .wait_index_ready(Duration::from_secs(120))
-        .map(|t| ms(t - initialized));
+        .wait_indexed(Duration::from_secs(120))
+        .context("the workspace was not indexed within 2 minutes")?
+        - initialized);
     s.server.did_open(&uri, "rust", 1, &text)?;
 
-    for _ in 0..sizes.overhead_warmup {
+    // The session's first completion, timed on its own: it builds the backend.
+    let (_, response) = s.server.inline_completion(&uri, line, col)?;
+    let first = match s.backend.take_hits().as_slice() {
+        [hit] => First {
+            round_trip_ms: ms(response.round_trip()),
+            before_backend_ms: ms(hit.start.saturating_duration_since(response.sent)),
+            after_backend_ms: ms(response.received.saturating_duration_since(hit.end)),
+        },
+        hits => bail!(
+            "expected one backend request for the first completion, saw {}",
+            hits.len()
+        ),
+    };
+    for _ in 1..sizes.overhead_warmup {
         s.server.inline_completion(&uri, line, col)?;
     }
     s.backend.take_hits();
@@ -271,7 +295,8 @@ pub fn overhead(tandem: &Path, sizes: &Sizes) -> Result<Overhead> {
     Ok(Overhead {
         files: sizes.workspace_files,
         workspace_bytes,
-        index_ready_ms,
+        indexed_ms,
+        first,
         requests: sizes.overhead_requests,
         non_empty,
         connections,
@@ -297,14 +322,21 @@ impl Overhead {
                 ),
             ),
             (
-                "index ready after".into(),
-                self.index_ready_ms.map_or("(not seen)".into(), |t| {
-                    format!("{t:.0} ms after initialize")
-                }),
+                "workspace indexed".into(),
+                format!("{:.0} ms after initialize", self.indexed_ms),
             ),
             (
                 "requests".into(),
                 format!("{} ({} non-empty)", self.requests, self.non_empty),
+            ),
+            (
+                "first completion".into(),
+                format!(
+                    "round trip {:.2} ms (send → backend {:.2}, backend → response {:.2})",
+                    self.first.round_trip_ms,
+                    self.first.before_backend_ms,
+                    self.first.after_backend_ms
+                ),
             ),
             ("backend connections".into(), self.connections.to_string()),
             ("prompt".into(), format!("{} chars", self.prompt_chars)),
@@ -321,7 +353,12 @@ impl Overhead {
         let json = json!({
             "files": self.files,
             "workspaceBytes": self.workspace_bytes,
-            "indexReadyMs": self.index_ready_ms,
+            "indexedMs": self.indexed_ms,
+            "firstCompletion": {
+                "roundTripMs": self.first.round_trip_ms,
+                "beforeBackendMs": self.first.before_backend_ms,
+                "afterBackendMs": self.first.after_backend_ms,
+            },
             "requests": self.requests,
             "nonEmpty": self.non_empty,
             "backendConnections": self.connections,
@@ -608,7 +645,9 @@ pub fn keystrokes(tandem: &Path, sizes: &Sizes) -> Result<Keystrokes> {
     let typed = typed_text(sizes.keystrokes_chars);
 
     let mut s = start(tandem, Some(ws.path()))?;
-    s.server.wait_index_ready(Duration::from_secs(60));
+    s.server
+        .wait_indexed(Duration::from_secs(60))
+        .context("the workspace was not indexed within a minute")?;
     let (mut totals, mut sends, mut completions) = (vec![], vec![], vec![]);
     let mut non_empty = 0;
     let mut completion = String::new();
@@ -937,7 +976,7 @@ pub fn large(tandem: &Path, sizes: &Sizes) -> Result<Large> {
     let mut during = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     let indexed = loop {
-        if let Some(at) = s.server.symbols_indexed() {
+        if let Some(at) = s.server.indexed() {
             break Some(at);
         }
         if Instant::now() >= deadline {

@@ -46,9 +46,9 @@ pub struct Server {
     rx: Receiver<Incoming>,
     next_id: i64,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
-    index_ready: Receiver<Instant>,
-    /// The "workspace indexed" log line: the symbol index's first scan is done.
-    symbols_indexed: Receiver<Instant>,
+    /// The "workspace indexed" log line: the first scan of the workspace is done (embedded
+    /// index and symbol index).
+    indexed: Receiver<Instant>,
     /// `window/showMessage` texts seen so far.
     pub messages: Vec<String>,
     /// Outgoing frame buffer, reused.
@@ -101,17 +101,13 @@ impl Server {
             .context("cannot start the reader thread")?;
 
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let (ready_tx, index_ready) = mpsc::channel();
-        let (indexed_tx, symbols_indexed) = mpsc::channel();
+        let (indexed_tx, indexed) = mpsc::channel();
         let tail = Arc::clone(&stderr_tail);
         std::thread::Builder::new()
             .name("lsp-stderr".into())
             .spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if line.contains("embedded index ready") {
-                        let _ = ready_tx.send(Instant::now());
-                    }
                     if line.contains("workspace indexed") {
                         let _ = indexed_tx.send(Instant::now());
                     }
@@ -131,8 +127,7 @@ impl Server {
             rx,
             next_id: 1,
             stderr_tail,
-            index_ready,
-            symbols_indexed,
+            indexed,
             messages: Vec::new(),
             frame: Vec::new(),
         })
@@ -169,14 +164,15 @@ impl Server {
         Ok(response.result)
     }
 
-    /// When the symbol index's first scan was done, if it is ("workspace indexed" logged).
-    pub fn symbols_indexed(&self) -> Option<Instant> {
-        self.symbols_indexed.try_recv().ok()
+    /// When the workspace's first scan was done, if it is ("workspace indexed" logged, once
+    /// per workspace folder).
+    pub fn indexed(&self) -> Option<Instant> {
+        self.indexed.try_recv().ok()
     }
 
-    /// Waits for the server's "embedded index ready" log line (one per workspace folder).
-    pub fn wait_index_ready(&self, timeout: Duration) -> Option<Instant> {
-        self.index_ready.recv_timeout(timeout).ok()
+    /// Waits for the workspace's first scan to be done; `None` if it was not within `timeout`.
+    pub fn wait_indexed(&self, timeout: Duration) -> Option<Instant> {
+        self.indexed.recv_timeout(timeout).ok()
     }
 
     pub fn did_open(

@@ -252,6 +252,8 @@ mod tests {
         assert!(o.prompt_chars > 0, "the backend got a prompt");
         assert!(o.round_trip.min > 0.0 && o.backend.min > 0.0);
         assert!(o.round_trip.p50 >= o.backend.p50);
+        assert!(o.indexed_ms > 0.0);
+        assert!(o.first.round_trip_ms >= o.first.before_backend_ms + o.first.after_backend_ms);
         assert!(!o.report().rows.is_empty());
 
         let s = harness::store(&sizes).expect("store runs (and checks the final text)");
