@@ -20,6 +20,12 @@
 //! methods"), and every snippet carries its bare signature as the `brief` form that packing
 //! falls back to when the whole head does not fit.
 //!
+//! A member access at the cursor (`x.`) puts the receiver's type first
+//! ([`tandem_syntax::receiver_type`]): its definition, scored as the nearest identifier and
+//! above every other, with up to [`MAX_RECEIVER_MEMBERS`] method signatures, those starting
+//! with the member's typed part first — the member being written is rarely named anywhere
+//! near the cursor.
+//!
 //! The search stops at the query's deadline and returns what it has.
 
 use std::path::Path;
@@ -27,7 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tandem_core::request::{Snippet, SnippetSource};
-use tandem_syntax::{DefKind, Import};
+use tandem_syntax::{DefKind, Import, Target};
 
 use crate::{Symbol, SymbolIndex};
 
@@ -38,6 +44,12 @@ const MAX_FILES_PER_NAME: usize = 32;
 const PER_IDENTIFIER: usize = 2;
 /// Most method signatures appended to a type's snippet.
 const MAX_METHODS: usize = 8;
+/// Most method signatures appended to the snippet of the type whose member is being written.
+const MAX_RECEIVER_MEMBERS: usize = 32;
+/// Most member signatures in the receiver's type's bare form (see [`Snippet::brief`]).
+const MAX_RECEIVER_BRIEF: usize = 16;
+/// How much the receiver's type outranks the nearest identifier's definitions.
+const RECEIVER_BOOST: f32 = 1.5;
 
 /// Where the definitions are wanted.
 #[derive(Debug, Clone)]
@@ -51,6 +63,8 @@ pub struct DefinitionQuery<'a> {
     pub imports: &'a [Import],
     /// Lines (0-based, inclusive) of the current file already in the prompt.
     pub visible: (u32, u32),
+    /// The member access being written at the cursor, if any.
+    pub receiver: Option<&'a tandem_syntax::Receiver>,
     pub max_snippets: usize,
     pub deadline: Instant,
 }
@@ -59,12 +73,15 @@ struct Scored {
     path: Arc<str>,
     symbol: Symbol,
     score: f32,
+    /// The receiver's type: its members are listed, the typed part's first.
+    members_of_receiver: Option<tandem_syntax::Receiver>,
 }
 
 impl SymbolIndex {
     /// Snippets of the definitions `query` asks for, best first.
     pub fn definition_snippets(&self, query: &DefinitionQuery<'_>) -> Vec<Snippet> {
         let mut chosen: Vec<Scored> = Vec::new();
+        let mut modules: Vec<Snippet> = Vec::new();
         {
             // One read lock for all the names: taking it per name would queue behind every
             // store the indexer makes meanwhile.
@@ -80,6 +97,25 @@ impl SymbolIndex {
                 imports: imports_hash(query.imports),
                 generation: r.generation,
             };
+            if let Some(receiver) = query.receiver
+                && let Target::Module(segments) = &receiver.target
+            {
+                modules = module_snippets(r, query, segments, &receiver.partial);
+            }
+            if let Some(receiver) = query.receiver
+                && let Target::Type(type_name) = &receiver.target
+            {
+                chosen.extend(
+                    self.score_name(r, query, &key, type_name, 0)
+                        .into_iter()
+                        .filter(|s| is_type(s.symbol.kind))
+                        .map(|s| Scored {
+                            score: s.score * RECEIVER_BOOST,
+                            members_of_receiver: Some(receiver.clone()),
+                            ..s
+                        }),
+                );
+            }
             for (rank, ident) in query.identifiers.iter().enumerate() {
                 if chosen.len() >= query.max_snippets * 5 || Instant::now() >= query.deadline {
                     break;
@@ -104,10 +140,8 @@ impl SymbolIndex {
         // Many candidates: packing takes their bare signatures first (breadth), then their
         // first lines while the budget lasts.
         chosen.truncate(query.max_snippets * 4);
-        chosen
-            .into_iter()
-            .map(|s| self.snippet(query.root, s))
-            .collect()
+        modules.extend(chosen.into_iter().map(|s| self.snippet(query.root, s)));
+        modules
     }
 
     /// The definitions named `ident` with their scores (see the module documentation), best
@@ -171,6 +205,7 @@ impl SymbolIndex {
                     path: c.path.clone(),
                     symbol: symbol.clone(),
                     score: c.base * proximity,
+                    members_of_receiver: None,
                 })
             })
             .collect()
@@ -181,13 +216,17 @@ impl SymbolIndex {
             path,
             symbol,
             score,
+            members_of_receiver,
         } = scored;
         let mut text = symbol.text.clone();
         let end_line = symbol.start_line + text.lines().count().max(1) as u32;
+        // The bare signature packing falls back to; for the receiver's type, with its members'
+        // signatures, which are what the completion needs.
+        let mut brief = symbol.signature.clone();
         if is_type(symbol.kind)
             && let Some(file) = self.file(root, &path)
         {
-            let methods: Vec<&str> = file
+            let mut methods: Vec<(&str, &str)> = file
                 .symbols
                 .iter()
                 .filter(|m| {
@@ -195,16 +234,38 @@ impl SymbolIndex {
                         && matches!(m.kind, DefKind::Method | DefKind::Function)
                         && m.start_line > symbol.end_line.min(symbol.start_line + 1)
                 })
-                .filter_map(|m| m.signature.lines().next())
-                .filter(|sig| !text.contains(sig.trim()))
-                .take(MAX_METHODS)
+                .filter_map(|m| Some((m.name.as_str(), m.signature.lines().next()?)))
                 .collect();
-            for sig in methods {
-                text.push('\n');
-                text.push_str(sig.trim_end_matches(['{', ' ', ':']));
+            let (most, in_brief) = match &members_of_receiver {
+                Some(receiver) => {
+                    // Stable: the typed part's members first, then (from outside the type)
+                    // the public ones; each group in file order.
+                    methods.sort_by_key(|(name, _)| {
+                        let private = !receiver.own && name.starts_with(['_', '#']);
+                        (!name.starts_with(receiver.partial.as_str()), private)
+                    });
+                    (MAX_RECEIVER_MEMBERS, MAX_RECEIVER_BRIEF)
+                }
+                None => (MAX_METHODS, 0),
+            };
+            let mut appended = 0;
+            for (i, (_, sig)) in methods.into_iter().enumerate() {
+                if i >= in_brief && appended >= most {
+                    break;
+                }
+                let sig = sig.trim_end_matches(['{', ' ']);
+                if i < in_brief {
+                    brief.push('\n');
+                    brief.push_str(sig);
+                }
+                if appended < most && !text.contains(sig.trim()) {
+                    text.push('\n');
+                    text.push_str(sig);
+                    appended += 1;
+                }
             }
         }
-        let brief = (text != symbol.signature).then(|| symbol.signature.clone());
+        let brief = (text != brief).then_some(brief);
         Snippet {
             path: path.to_string(),
             start_line: symbol.start_line + 1,
@@ -216,6 +277,94 @@ impl SymbolIndex {
             brief,
         }
     }
+}
+
+/// Most files a module receiver's outline is taken from.
+const MAX_MODULE_FILES: usize = 2;
+
+/// The outlines of the files `segments` names (`use crate::a::` → `a.rs`, `a/mod.rs`; Go's
+/// `pkg.` → the files of directory `pkg`), nearest the current file first: the signatures of
+/// their top-level definitions, those starting with `partial` first, then the public ones.
+fn module_snippets(
+    r: &crate::RootSymbols,
+    query: &DefinitionQuery<'_>,
+    segments: &[String],
+    partial: &str,
+) -> Vec<Snippet> {
+    let Some(last) = segments.last() else {
+        return Vec::new();
+    };
+    let extension = query.path.rsplit_once('.').map_or("", |(_, e)| e);
+    let ends_with = |have: &[&str]| {
+        have.len() >= segments.len()
+            && have[have.len() - segments.len()..]
+                .iter()
+                .zip(segments)
+                .all(|(a, b)| *a == b.as_str())
+    };
+    let mut files: Vec<(bool, usize, &Arc<str>)> = Vec::new();
+    for path in r.files.keys() {
+        if !path.contains(last.as_str())
+            || &**path == query.path
+            || path.rsplit_once('.').map_or("", |(_, e)| e) != extension
+        {
+            continue;
+        }
+        let file = file_segments(path);
+        let is_file = ends_with(&file);
+        if is_file || ends_with(&file[..file.len().saturating_sub(1)]) {
+            files.push((is_file, shared_dirs(path, query.path), path));
+        }
+        if Instant::now() >= query.deadline {
+            break;
+        }
+    }
+    files.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+    let same_package = |path: &str| parent(path) == parent(query.path);
+    files
+        .into_iter()
+        .take(MAX_MODULE_FILES)
+        .filter_map(|(_, _, path)| {
+            let file = r.files.get(path)?;
+            let mut defs: Vec<&Symbol> = file
+                .symbols
+                .iter()
+                .filter(|s| {
+                    s.container.is_none()
+                        && !matches!(s.kind, DefKind::Method | DefKind::Module)
+                        // Go: only a package's exported names are reachable from outside it.
+                        && (extension != "go"
+                            || same_package(path)
+                            || s.name.starts_with(char::is_uppercase))
+                })
+                .collect();
+            // The typed part's first, then public before private, types and functions before
+            // constants and variables; each group in file order.
+            defs.sort_by_key(|s| {
+                let data = s.kind == DefKind::Constant;
+                (!s.name.starts_with(partial), s.name.starts_with('_'), data)
+            });
+            defs.truncate(MAX_RECEIVER_BRIEF);
+            let first = defs.iter().map(|s| s.start_line).min()?;
+            let last = defs.iter().map(|s| s.end_line).max()?;
+            let text = defs
+                .iter()
+                .filter_map(|s| s.signature.lines().next())
+                .map(|l| l.trim_end_matches(['{', ' ']))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Some(Snippet {
+                path: path.to_string(),
+                start_line: first + 1,
+                end_line: last + 1,
+                text,
+                source: SnippetSource::Definition,
+                kind: Some("module".to_owned()),
+                score: RECEIVER_BOOST,
+                brief: None,
+            })
+        })
+        .collect()
 }
 
 /// Names whose scoring [`NameCache`] keeps (a request looks up at most about a hundred).
@@ -569,6 +718,7 @@ mod cache_tests {
             identifiers,
             imports: &[],
             visible,
+            receiver: None,
             max_snippets: 4,
             deadline: Instant::now() + Duration::from_secs(10),
         }

@@ -349,6 +349,8 @@ impl Engine {
             Some(file) => file.imports.clone(),
             None => tandem_syntax::imports_in(language, tree, source.as_bytes()),
         };
+        let receiver =
+            tandem_syntax::receiver_type(language, tree, source.as_bytes(), byte, &imports);
         drop(parsed);
         // The lookup gets the whole budget again: a fresh parse above (a document without a
         // current tree, bounded by FRESH_PARSE_BYTES) must not starve it.
@@ -389,6 +391,7 @@ impl Engine {
             identifiers: &identifiers,
             imports: &imports,
             visible: (visible.0 as u32, visible.1 as u32),
+            receiver: receiver.as_ref(),
             max_snippets: config.context.max_snippets,
             deadline,
         })

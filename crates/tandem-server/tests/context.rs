@@ -135,18 +135,110 @@ fn rust_imported_definitions_come_first() {
         }
         "#,
         expect![[r#"
-            Definition src/store.rs:7-9 method 0.75
-              | pub fn insert(&mut self, key: &str, value: u64) -> Option<u64> {
-              |     None
-              | }
-            Definition src/store.rs:2-4 struct 0.69
+            Definition src/store.rs:2-4 struct 0.75
               | pub struct Store {
               |     items: Vec<(String, u64)>,
               | }
               | pub fn insert(&mut self, key: &str, value: u64) -> Option<u64>
               | pub fn total(&self) -> u64
+            Definition src/store.rs:7-9 method 0.69
+              | pub fn insert(&mut self, key: &str, value: u64) -> Option<u64> {
+              |     None
+              | }
             Definition src/other/store_like.rs:1-1 function 0.63
               | pub fn insert(x: u32) {}
+        "#]],
+    );
+}
+
+/// At `b.Wr`, the type of `b` (a parameter's) comes first with its methods, those starting
+/// with the typed `Wr` first: the member's name is nowhere near the cursor.
+#[test]
+fn member_access_lists_the_receivers_methods() {
+    check(
+        r#"
+        //- buf/buffer.go
+        package buf
+
+        type Buffer struct {
+        	data []byte
+        }
+
+        func (b *Buffer) Len() int { return len(b.data) }
+        func (b *Buffer) Cap() int { return cap(b.data) }
+        func (b *Buffer) Reset() { b.data = b.data[:0] }
+        func (b *Buffer) Bytes() []byte { return b.data }
+        func (b *Buffer) String() string { return string(b.data) }
+        func (b *Buffer) Truncate(n int) { b.data = b.data[:n] }
+        func (b *Buffer) Grow(n int) {}
+        func (b *Buffer) ReadByte() (byte, error) { return 0, nil }
+        func (b *Buffer) WriteString(s string) (int, error) { return len(s), nil }
+        func (b *Buffer) WriteByte(c byte) error { return nil }
+        //- cmd/main.go
+        package main
+
+        import "example.com/x/buf"
+
+        func fill(b *buf.Buffer, greeting string) {
+        	b.Wr$0
+        }
+        "#,
+        expect![[r#"
+            Definition buf/buffer.go:3-5 struct 0.75
+              | type Buffer struct {
+              | 	data []byte
+              | }
+              | func (b *Buffer) WriteString(s string) (int, error)
+              | func (b *Buffer) WriteByte(c byte) error
+              | func (b *Buffer) Len() int
+              | func (b *Buffer) Cap() int
+              | func (b *Buffer) Reset()
+              | func (b *Buffer) Bytes() []byte
+              | func (b *Buffer) String() string
+              | func (b *Buffer) Truncate(n int)
+              | func (b *Buffer) Grow(n int)
+              | func (b *Buffer) ReadByte() (byte, error)
+        "#]],
+    );
+}
+
+/// At `chi.`, where `chi` is an imported package, the package's exported top-level
+/// definitions come first (Go: from every file of its directory).
+#[test]
+fn member_access_into_an_imported_package_lists_its_exports() {
+    check(
+        r#"
+        //- chi/chi.go
+        package chi
+
+        func NewRouter() *Mux { return &Mux{} }
+
+        func newTree() int { return 0 }
+
+        type Router interface {
+        	Get(pattern string)
+        }
+        //- chi/mux.go
+        package chi
+
+        type Mux struct{}
+
+        func (m *Mux) Get(pattern string) {}
+        //- app/main.go
+        package main
+
+        import "github.com/go-chi/chi/v5"
+
+        func main() {
+        	r := chi.$0
+        }
+        "#,
+        expect![[r#"
+            Definition chi/chi.go:3-9 module 0.75
+              | func NewRouter() *Mux
+              | type Router interface
+            Definition chi/mux.go:3-3 module 0.69
+              | type Mux struct
         "#]],
     );
 }

@@ -21,12 +21,14 @@ mod document;
 mod imports;
 mod near;
 mod outline;
+mod receiver;
 mod tags;
 
 pub use document::ParsedDocument;
 pub use imports::{Import, imports, imports_in};
 pub use near::identifiers_near;
 pub use outline::{Outline, parse_outline};
+pub use receiver::{Receiver, Target, receiver_type};
 pub use tags::{DefKind, Definition, definitions, definitions_in, enclosing_definition};
 
 /// The tree-sitter version whose trees this crate's API takes and gives.

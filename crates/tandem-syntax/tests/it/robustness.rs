@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use tandem_syntax::{
     Language, ParsedDocument, definitions, definitions_in, enclosing_definition, identifiers_near,
-    imports, imports_in, parse_outline,
+    imports, imports_in, parse_outline, receiver_type,
 };
 
 /// Snippets of every language, glued together at random.
@@ -58,6 +58,10 @@ const PIECES: &[&str] = &[
     "A::B::c(",
     "const (",
     "let (a, b) = ",
+    "self.",
+    "x = T(",
+    "x.",
+    "from .m import ",
     "$",
 ];
 
@@ -85,6 +89,7 @@ fn exercise(language: Language, text: &str, offset: usize) {
         let _ = enclosing_definition(language, tree, bytes, byte);
         let _ = identifiers_near(language, tree, bytes, byte, 5);
         let _ = identifiers_near(language, tree, bytes, byte, usize::MAX);
+        let _ = receiver_type(language, tree, bytes, byte, &[]);
     }
     // A tree with a text that is not its own (a caller bug) must not panic either.
     let other = &bytes[..bytes.len() / 2];
@@ -92,6 +97,13 @@ fn exercise(language: Language, text: &str, offset: usize) {
     let _ = imports_in(language, tree, other);
     let _ = enclosing_definition(language, tree, other, offset);
     let _ = identifiers_near(language, tree, other, offset, 3);
+    let _ = receiver_type(
+        language,
+        tree,
+        other,
+        offset,
+        &imports_in(language, tree, bytes),
+    );
 }
 
 proptest! {
