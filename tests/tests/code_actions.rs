@@ -386,8 +386,10 @@ fn without_resolve_support_a_command_applies_the_edit() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // The request, built from the document as it is now, shows the previous answer once.
     assert!(
-        user.contains("Your previous answer was:\n\n```rust\n/// Doubles.\n```"),
+        user.contains("```rust\n/// Doubles.\n```")
+            && user.contains("Your previous answer is in the document now, as shown above."),
         "{user}"
     );
     assert!(user.contains("Revise it: more detail."), "{user}");

@@ -148,8 +148,10 @@ test("VS Code lists Tandem's code actions, applies Document, and Refine asks for
   await page.keyboard.press("Enter");
   await expectLines(REFINED_TEXT, "the docstring revised by Refine");
   const refine = lastUser(chats().at(-1)?.body?.messages);
-  const previous = /Your previous answer was:\n\n```python\n\s*(.*)\n```/.exec(refine)?.[1];
-  if (chats().length !== 2 || previous !== DOC || !refine.includes(`Revise it: ${INSTRUCTION}.`)) {
+  // The request, built from the document as it is now, shows the previous answer once.
+  const previous = /```python\n\s*(.*)\n```/.exec(refine.split("doc comment")[1] ?? "")?.[1];
+  const pointed = refine.includes("Your previous answer is in the document now, as shown above.");
+  if (chats().length !== 2 || previous !== DOC || !pointed || !refine.includes(`Revise it: ${INSTRUCTION}.`)) {
     throw new Error(`expected a second chat request with the previous answer and "Revise it: ${INSTRUCTION}."; the model got ${chats().length} chat requests, the last:\n${refine}`);
   }
 

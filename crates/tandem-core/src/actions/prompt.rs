@@ -263,20 +263,27 @@ pub fn custom(template: &str, vars: &CustomVars<'_>) -> ActionPrompt {
     }
 }
 
-/// A follow-up: the original request, the previous answer, and the user's instruction.
+/// A follow-up: the original request, the previous answer, and the user's instruction. The
+/// request is built from the document as it is now, so it usually shows the previous answer
+/// already (it is the selection): then it is pointed at, not repeated.
 pub fn refine(
     original: &ActionPrompt,
     previous: &str,
     instruction: &str,
     language: &str,
 ) -> ActionPrompt {
+    let previous = previous.trim_end_matches('\n');
+    let shown = format!("```{language}\n{previous}\n```");
+    let answer = if original.user.contains(&shown) {
+        "Your previous answer is in the document now, as shown above.".to_owned()
+    } else {
+        format!("Your previous answer was:\n\n{shown}")
+    };
     ActionPrompt {
         system: original.system.clone(),
         user: format!(
-            "{}\n\nYour previous answer was:\n\n```{language}\n{}\n```\n\nRevise it: {}. Reply \
-             in the same form as before.",
+            "{}\n\n{answer}\n\nRevise it: {}. Reply in the same form as before.",
             original.user,
-            previous.trim_end_matches('\n'),
             instruction.trim().trim_end_matches('.')
         ),
     }
@@ -533,5 +540,18 @@ mod tests {
 
             Revise it: handle errors. Reply in the same form as before."#]]
         .assert_eq(&refined.user[prompt.user.len() + 2..]);
+        // Refining what was applied: the request built from the document shows it already.
+        let applied = custom("Make this faster: {code}", &vars);
+        let refined = refine(&applied, "a + b\n", "use wrapping_add", "rust");
+        expect![[r#"
+            Your previous answer is in the document now, as shown above.
+
+            Revise it: use wrapping_add. Reply in the same form as before."#]]
+        .assert_eq(&refined.user[applied.user.len() + 2..]);
+        assert_eq!(
+            refined.user.matches("a + b").count(),
+            2,
+            "the request's own two"
+        );
     }
 }
