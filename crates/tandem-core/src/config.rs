@@ -391,20 +391,35 @@ pub struct CustomAction {
     pub needs_selection: bool,
 }
 
+/// The least time limit of an action's chat request when the completion backend serves it.
+pub const ACTIONS_MIN_TIMEOUT_MS: u64 = 120_000;
+
 impl ActionsConfig {
-    /// The backend that serves actions, or why there is none.
+    /// The backend that serves actions, or why there is none. The completion backend, when it
+    /// serves them, gets at least [`ACTIONS_MIN_TIMEOUT_MS`]: its own time limit is sized for
+    /// a completion, not for a chat answer of a whole function or test file.
     pub fn chat_backend<'a>(
         &'a self,
         completion: &'a BackendConfig,
-    ) -> Result<&'a BackendConfig, String> {
+    ) -> Result<std::borrow::Cow<'a, BackendConfig>, String> {
+        use std::borrow::Cow;
         match &self.backend {
-            Some(b) if b.kind.can_chat() => Ok(b),
+            Some(b) if b.kind.can_chat() => Ok(Cow::Borrowed(b)),
             Some(b) => Err(format!(
                 "`actions.backend.kind` is `{}`, which cannot chat; configure actions.backend \
                  with openai-chat, ollama, mistral or anthropic",
                 b.kind.as_str()
             )),
-            None if completion.kind.can_chat() => Ok(completion),
+            None if completion.kind.can_chat() => {
+                Ok(if completion.timeout_ms >= ACTIONS_MIN_TIMEOUT_MS {
+                    Cow::Borrowed(completion)
+                } else {
+                    Cow::Owned(BackendConfig {
+                        timeout_ms: ACTIONS_MIN_TIMEOUT_MS,
+                        ..completion.clone()
+                    })
+                })
+            }
             None => Err(format!(
                 "the `{}` backend cannot chat; configure actions.backend (openai-chat, ollama, \
                  mistral or anthropic)",
@@ -681,6 +696,31 @@ mod tests {
         assert_eq!(c.completion.debounce_ms, 5);
         assert_eq!(c.completion.candidates, 3);
         assert!(r.messages.is_empty(), "{:?}", r.messages);
+    }
+
+    #[test]
+    fn actions_on_the_completion_backend_get_a_chat_time_limit() {
+        let config = |layer: Value| {
+            resolve(&[(LayerSource::UserFile, layer)])
+                .config
+                .expect("valid")
+        };
+        let timeout = |c: &Config| c.actions.chat_backend(&c.backend).map(|b| b.timeout_ms);
+        let chat = json!({ "kind": "ollama", "url": "http://127.0.0.1:11434", "model": "m" });
+        let c = config(json!({ "backend": chat }));
+        assert_eq!(c.backend.timeout_ms, 10_000, "completions keep theirs");
+        assert_eq!(timeout(&c), Ok(ACTIONS_MIN_TIMEOUT_MS));
+        let mut patient = chat.clone();
+        patient["timeoutMs"] = json!(300_000);
+        assert_eq!(timeout(&config(json!({ "backend": patient }))), Ok(300_000));
+        let mut own = chat.clone();
+        own["timeoutMs"] = json!(30_000);
+        let c = config(json!({ "backend": chat, "actions": { "backend": own } }));
+        assert_eq!(
+            timeout(&c),
+            Ok(30_000),
+            "an actions.backend is taken as written"
+        );
     }
 
     #[test]

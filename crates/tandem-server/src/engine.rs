@@ -613,7 +613,7 @@ impl Engine {
     /// can chat), or why there is none, worded for the user.
     pub fn actions_backend(&self, config: &Config) -> Result<Arc<dyn Backend>, String> {
         let chosen = config.actions.chat_backend(&config.backend)?;
-        self.backend_for(chosen).map_err(|e| e.to_string())
+        self.backend_for(&chosen).map_err(|e| e.to_string())
     }
 
     /// Context for an action at `input`: the context engine's snippets (definitions of the
