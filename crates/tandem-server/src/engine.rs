@@ -355,10 +355,29 @@ impl Engine {
         // The lookup gets the whole budget again: a fresh parse above (a document without a
         // current tree, bounded by FRESH_PARSE_BYTES) must not starve it.
         let deadline = deadline.max(Instant::now() + budget);
-        // Then the other words of the cursor window, nearest line first (what the code around
-        // uses, whose definitions the model may need next), then the names the file imports.
         let cursor_line = rope.char_to_line(cursor);
         let mut seen: HashSet<String> = identifiers.iter().cloned().collect();
+        // Then the names the file imports, wherever they are (at the top of a long file, they
+        // would never be reached among the window's words): what the code is about to use.
+        // A whole-module import of a class (Java's `import a.b.Config;`) names its last segment.
+        let imported = imports.iter().flat_map(|i| {
+            let class = i
+                .module
+                .rsplit(['.', ':', '/'])
+                .next()
+                .filter(|last| i.names.is_empty() && last.starts_with(char::is_uppercase));
+            i.names.iter().map(String::as_str).chain(class)
+        });
+        // At most half the lookups: a file importing hundreds of names leaves room for the
+        // window's words.
+        for name in imported.take(MAX_IDENTIFIERS / 2) {
+            if !seen.contains(name) {
+                seen.insert(name.to_owned());
+                identifiers.push(name.to_owned());
+            }
+        }
+        // Then the other words of the cursor window, nearest line first (what the code around
+        // uses, whose definitions the model may need next).
         let above = (visible.0..=cursor_line).rev();
         let below = (cursor_line + 1)..=visible.1.min(rope.len_lines().saturating_sub(1));
         for line in above.chain(below) {
@@ -376,12 +395,6 @@ impl Engine {
                     seen.insert(word.to_owned());
                     identifiers.push(word.to_owned());
                 }
-            }
-        }
-        for name in imports.iter().flat_map(|i| &i.names) {
-            if !seen.contains(name.as_str()) {
-                seen.insert(name.clone());
-                identifiers.push(name.clone());
             }
         }
         identifiers.truncate(MAX_IDENTIFIERS);

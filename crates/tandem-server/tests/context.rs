@@ -243,6 +243,37 @@ fn member_access_into_an_imported_package_lists_its_exports() {
     );
 }
 
+/// A name imported at the top of a long file is looked up even when the cursor window, full
+/// of other words, does not reach the import.
+#[test]
+fn imported_names_are_looked_up_beyond_the_window() {
+    let filler: String = (0..400)
+        .map(|i| format!("const value{i} = compute{i}(value{});\n", i.max(1) - 1))
+        .collect();
+    let fixture = format!(
+        r#"
+        //- src/util/noop.ts
+        export function noop(): void {{}}
+        //- src/main.ts
+        import {{ noop }} from "./util/noop";
+
+        {filler}
+        export const handler = $0
+        "#
+    );
+    let fixture = fixture
+        .lines()
+        .map(|l| l.trim_start())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let context = context(&fixture, json!({}));
+    let first = context.lines().next().unwrap_or_default();
+    assert_eq!(
+        first, "Definition src/util/noop.ts:1-1 function 0.75",
+        "{context}"
+    );
+}
+
 #[test]
 fn python_from_import_resolves_to_the_module_file() {
     check(
