@@ -303,7 +303,10 @@ fn module_snippets(
                 .all(|(a, b)| *a == b.as_str())
     };
     let mut files: Vec<(bool, usize, &Arc<str>)> = Vec::new();
-    for path in r.files.keys() {
+    for (i, path) in r.files.keys().enumerate() {
+        if i % 1024 == 1023 && Instant::now() >= query.deadline {
+            break;
+        }
         if !path.contains(last.as_str())
             || &**path == query.path
             || path.rsplit_once('.').map_or("", |(_, e)| e) != extension
@@ -314,9 +317,6 @@ fn module_snippets(
         let is_file = ends_with(&file);
         if is_file || ends_with(&file[..file.len().saturating_sub(1)]) {
             files.push((is_file, shared_dirs(path, query.path), path));
-        }
-        if Instant::now() >= query.deadline {
-            break;
         }
     }
     files.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
