@@ -29,7 +29,7 @@ pub use imports::{Import, imports, imports_in};
 pub use near::identifiers_near;
 pub use outline::{Outline, parse_outline};
 pub use receiver::{Receiver, Target, receiver_type};
-pub use tags::{DefKind, Definition, definitions, definitions_in, enclosing_definition};
+pub use tags::{DefKind, Definition, definitions, definitions_in, enclosing_definition, warm_up};
 
 /// The tree-sitter version whose trees this crate's API takes and gives.
 pub use tree_sitter;

@@ -142,19 +142,24 @@ pub fn enclosing_definition(
         .min_by_key(|d| d.byte_range.end - d.byte_range.start)
 }
 
-/// The compiled tags query of every language, built on first use. A query that does not
-/// compile (a bug caught by the tests) leaves its language without definitions.
+/// The compiled tags query of a language, built on its first use (compiling one takes
+/// milliseconds to tens of milliseconds; see [`warm_up`]). A query that does not compile (a bug
+/// caught by the tests) leaves its language without definitions.
 fn query(language: Language) -> Option<&'static Query> {
-    static QUERIES: OnceLock<Vec<Option<Query>>> = OnceLock::new();
+    static QUERIES: [OnceLock<Option<Query>>; Language::ALL.len()] =
+        [const { OnceLock::new() }; Language::ALL.len()];
     QUERIES
-        .get_or_init(|| {
-            Language::ALL
-                .iter()
-                .map(|&l| Query::new(&l.grammar(), &query_source(l)).ok())
-                .collect()
-        })
         .get(language.index())?
+        .get_or_init(|| Query::new(&language.grammar(), &query_source(language)).ok())
         .as_ref()
+}
+
+/// Compiles every language's tags query now, so that no request pays for it (the server
+/// calls this off the request path at start-up).
+pub fn warm_up() {
+    for language in Language::ALL {
+        let _ = query(language);
+    }
 }
 
 pub(crate) fn query_source(language: Language) -> String {
