@@ -192,6 +192,9 @@ pub(crate) struct RootSymbols {
     files: HashMap<Arc<str>, Arc<FileSymbols>>,
     /// Where each name is defined: the file and the symbol's index in it, in file order.
     by_name: HashMap<Box<str>, Vec<(Arc<str>, u32)>>,
+    /// The files of each directory (by [`retrieve::parent`]): a name defined in very many
+    /// files is looked up among the current directory's, not by walking all its definitions.
+    by_dir: HashMap<Box<str>, Vec<Arc<str>>>,
     /// Entries read from the cache file, taken by upserts whose hash matches.
     cached: HashMap<String, FileSymbols>,
     stats: IndexStats,
@@ -216,6 +219,10 @@ impl RootSymbols {
                 .or_default()
                 .push((key.clone(), i as u32));
         }
+        self.by_dir
+            .entry(Box::from(retrieve::parent(&key)))
+            .or_default()
+            .push(key.clone());
         self.stats.files += 1;
         self.stats.symbols += entry.symbols.len();
         self.stats.bytes += entry.heap_bytes() + key.len();
@@ -229,6 +236,13 @@ impl RootSymbols {
             return false;
         };
         self.generation += 1;
+        let dir = retrieve::parent(key);
+        if let Some(files) = self.by_dir.get_mut(dir) {
+            files.retain(|p| &**p != key);
+            if files.is_empty() {
+                self.by_dir.remove(dir);
+            }
+        }
         for s in &old.symbols {
             if let Some(paths) = self.by_name.get_mut(s.name.as_str()) {
                 paths.retain(|(p, _)| &**p != key);

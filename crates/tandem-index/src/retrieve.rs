@@ -40,6 +40,9 @@ use crate::{Symbol, SymbolIndex};
 /// Names defined in more files than this are looked up in the current file and its directory
 /// only (unless imported by name).
 const MAX_FILES_PER_NAME: usize = 32;
+/// An imported name with more definitions than this is looked up as a common name is (in the
+/// current file and directory only).
+const MAX_DEFINITIONS_IMPORTED: usize = 2048;
 /// Most definitions kept per identifier.
 const PER_IDENTIFIER: usize = 2;
 /// Most method signatures appended to a type's snippet.
@@ -420,46 +423,64 @@ fn candidates(r: &crate::RootSymbols, query: &DefinitionQuery<'_>, ident: &str) 
         return Vec::new();
     };
     let in_tests = is_test_path(query.path);
-    // Files that define the name: entries of one file are adjacent.
+    // Files that define the name (entries of one file are adjacent), counted only as far as
+    // telling whether there are more than MAX_FILES_PER_NAME.
     let files = entries
         .iter()
         .enumerate()
         .filter(|(i, (p, _))| *i == 0 || entries[i - 1].0 != *p)
+        .take(MAX_FILES_PER_NAME + 1)
         .count();
     // A name defined in very many files (`new`, `get`) is not ranked by where it is defined,
     // unless the file imports it by name: only the current file's and its directory's
-    // definitions are considered, which bounds the work per name.
+    // definitions are considered, found from the directory's files, which bounds the work per
+    // name by the directory, not the workspace.
+    // An imported name is ranked wherever it is defined, unless it has so many definitions
+    // that walking them would cost more than a request may (Rust's `use std::fmt;` names the
+    // `fmt` of every `Display` impl in the workspace; the import is from outside it).
     let common = files > MAX_FILES_PER_NAME
-        && !query
-            .imports
-            .iter()
-            .any(|i| i.names.iter().any(|n| n == ident));
+        && (entries.len() > MAX_DEFINITIONS_IMPORTED
+            || !query
+                .imports
+                .iter()
+                .any(|i| i.names.iter().any(|n| n == ident)));
     let here = parent(query.path);
-    // Each file's place is computed once (entries of a file are adjacent).
     let mut places: Vec<(&Arc<str>, u32, u8)> = Vec::new();
-    let mut last: Option<(&Arc<str>, u8)> = None;
-    for (path, i) in entries {
-        let m = match last {
-            Some((p, m)) if p == path => m,
-            _ => {
-                let m = if &**path == query.path {
-                    3
-                } else if common {
-                    if parent(path) == here { 0 } else { u8::MAX }
-                } else {
-                    import_match(path, query.imports, ident)
-                };
-                last = Some((path, m));
-                m
+    if common {
+        for path in r.by_dir.get(here).into_iter().flatten() {
+            let Some(file) = r.files.get(path) else {
+                continue;
+            };
+            let m = if &**path == query.path { 3 } else { 0 };
+            for (i, s) in file.symbols.iter().enumerate() {
+                if s.name == ident {
+                    places.push((path, i as u32, m));
+                }
             }
-        };
-        if m != u8::MAX {
+        }
+    } else {
+        // Each file's place is computed once (entries of a file are adjacent).
+        let mut last: Option<(&Arc<str>, u8)> = None;
+        for (path, i) in entries {
+            let m = match last {
+                Some((p, m)) if p == path => m,
+                _ => {
+                    let m = if &**path == query.path {
+                        3
+                    } else {
+                        import_match(path, query.imports, ident)
+                    };
+                    last = Some((path, m));
+                    m
+                }
+            };
             places.push((path, *i, m));
         }
     }
-    // The ambiguity counts the files elsewhere.
+    // The ambiguity counts the files elsewhere (for a common name, its definitions: counting
+    // its files would walk them all).
     let elsewhere = if common {
-        files
+        entries.len()
     } else {
         let mut n = 0;
         let mut prev: Option<&Arc<str>> = None;
@@ -779,5 +800,50 @@ mod cache_tests {
             "{:?}",
             texts(&after)
         );
+    }
+
+    /// A name defined in more than MAX_FILES_PER_NAME files is looked up among the current
+    /// directory's files (and the current file): found there, not elsewhere, and a file
+    /// removed from the directory is no longer found.
+    #[test]
+    fn a_name_defined_in_very_many_files_is_looked_up_in_the_directory() {
+        let root = PathBuf::from("/common-test");
+        let index = SymbolIndex::new(1 << 22, None);
+        index.add_root(&root);
+        for i in 0..40 {
+            index.upsert(
+                &root,
+                &format!("far/m{i}.rs"),
+                "pub fn helper() {}
+",
+            );
+        }
+        index.upsert(
+            &root,
+            "src/near.rs",
+            "pub fn helper() -> u8 { 1 }
+",
+        );
+        index.upsert(&root, "src/main.rs", "fn main() {\n    helper();\n}\n");
+        let names = ["helper".to_owned()];
+        let found = index.definition_snippets(&query(&root, &names, (0, 2)));
+        let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, ["src/near.rs"]);
+        index.remove(&root, "src/near.rs");
+        assert!(
+            index
+                .definition_snippets(&query(&root, &names, (0, 2)))
+                .is_empty()
+        );
+        // Imported by name, it is ranked wherever it is defined.
+        let imports = [Import {
+            module: "crate::far::m3".to_owned(),
+            names: names.to_vec(),
+            system: false,
+        }];
+        let mut q = query(&root, &names, (0, 2));
+        q.imports = &imports;
+        let found = index.definition_snippets(&q);
+        assert_eq!(found.first().map(|s| s.path.as_str()), Some("far/m3.rs"));
     }
 }
