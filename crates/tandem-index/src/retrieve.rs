@@ -22,8 +22,8 @@
 //!
 //! A member access at the cursor (`x.`) puts the receiver's type first
 //! ([`tandem_syntax::receiver_type`]): its definition, scored as the nearest identifier and
-//! above every other, with up to [`MAX_RECEIVER_MEMBERS`] method signatures, those starting
-//! with the member's typed part first — the member being written is rarely named anywhere
+//! above every other, with up to [`MAX_RECEIVER_MEMBERS`] method signatures (from its file and
+//! the other files of its directory), those starting with the member's typed part first — the member being written is rarely named anywhere
 //! near the cursor.
 //!
 //! The search stops at the query's deadline and returns what it has.
@@ -229,16 +229,30 @@ impl SymbolIndex {
         if is_type(symbol.kind)
             && let Some(file) = self.file(root, &path)
         {
+            let is_method = |m: &&Symbol| {
+                m.container.as_deref() == Some(symbol.name.as_str())
+                    && matches!(m.kind, DefKind::Method | DefKind::Function)
+            };
             let mut methods: Vec<(&str, &str)> = file
                 .symbols
                 .iter()
                 .filter(|m| {
-                    m.container.as_deref() == Some(symbol.name.as_str())
-                        && matches!(m.kind, DefKind::Method | DefKind::Function)
-                        && m.start_line > symbol.end_line.min(symbol.start_line + 1)
+                    is_method(m) && m.start_line > symbol.end_line.min(symbol.start_line + 1)
                 })
                 .filter_map(|m| Some((m.name.as_str(), m.signature.lines().next()?)))
                 .collect();
+            // The receiver's type: also its methods in the other files of its directory (Go
+            // declares them across a package's files; Rust `impl` blocks live elsewhere too).
+            let neighbours = match members_of_receiver {
+                Some(_) => self.neighbours(root, &path),
+                None => Vec::new(),
+            };
+            methods.extend(
+                neighbours
+                    .iter()
+                    .flat_map(|f| f.symbols.iter().filter(is_method))
+                    .filter_map(|m| Some((m.name.as_str(), m.signature.lines().next()?))),
+            );
             let (most, in_brief) = match &members_of_receiver {
                 Some(receiver) => {
                     // Stable: the typed part's members first, then (from outside the type)
@@ -279,6 +293,31 @@ impl SymbolIndex {
             score,
             brief,
         }
+    }
+}
+
+/// Most other files of a receiver type's directory searched for its methods.
+const MAX_NEIGHBOUR_FILES: usize = 64;
+
+impl SymbolIndex {
+    /// The other files of `key`'s directory with its extension (at most
+    /// [`MAX_NEIGHBOUR_FILES`]), under one read lock.
+    fn neighbours(&self, root: &Path, key: &str) -> Vec<Arc<crate::FileSymbols>> {
+        let Ok(roots) = self.roots.read() else {
+            return Vec::new();
+        };
+        let Some(r) = roots.get(root) else {
+            return Vec::new();
+        };
+        let extension = key.rsplit_once('.').map_or("", |(_, e)| e);
+        r.by_dir
+            .get(parent(key))
+            .into_iter()
+            .flatten()
+            .filter(|p| &***p != key && p.rsplit_once('.').map_or("", |(_, e)| e) == extension)
+            .take(MAX_NEIGHBOUR_FILES)
+            .filter_map(|p| r.files.get(p).cloned())
+            .collect()
     }
 }
 

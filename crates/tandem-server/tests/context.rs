@@ -151,8 +151,9 @@ fn rust_imported_definitions_come_first() {
     );
 }
 
-/// At `b.Wr`, the type of `b` (a parameter's) comes first with its methods, those starting
-/// with the typed `Wr` first: the member's name is nowhere near the cursor.
+/// At `b.Wr`, the type of `b` (a parameter's) comes first with its methods (also those
+/// declared in another file of its package), those starting with the typed `Wr` first: the
+/// member's name is nowhere near the cursor.
 #[test]
 fn member_access_lists_the_receivers_methods() {
     check(
@@ -172,6 +173,9 @@ fn member_access_lists_the_receivers_methods() {
         func (b *Buffer) Truncate(n int) { b.data = b.data[:n] }
         func (b *Buffer) Grow(n int) {}
         func (b *Buffer) ReadByte() (byte, error) { return 0, nil }
+        //- buf/write.go
+        package buf
+
         func (b *Buffer) WriteString(s string) (int, error) { return len(s), nil }
         func (b *Buffer) WriteByte(c byte) error { return nil }
         //- cmd/main.go
