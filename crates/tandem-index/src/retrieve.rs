@@ -111,7 +111,7 @@ impl SymbolIndex {
                 chosen.extend(
                     self.score_name(r, query, &key, type_name, 0)
                         .into_iter()
-                        .filter(|s| is_type(s.symbol.kind))
+                        .filter(|s| s.symbol.kind.is_type())
                         .map(|s| Scored {
                             score: s.score * RECEIVER_BOOST,
                             members_of_receiver: Some(receiver.clone()),
@@ -226,7 +226,7 @@ impl SymbolIndex {
         // The bare signature packing falls back to; for the receiver's type, with its members'
         // signatures, which are what the completion needs.
         let mut brief = symbol.signature.clone();
-        if is_type(symbol.kind)
+        if symbol.kind.is_type()
             && let Some(file) = self.file(root, &path)
         {
             let is_method = |m: &&Symbol| {
@@ -587,18 +587,6 @@ fn candidates(r: &crate::RootSymbols, query: &DefinitionQuery<'_>, ident: &str) 
     }
     current.extend(others);
     current
-}
-
-fn is_type(kind: DefKind) -> bool {
-    matches!(
-        kind,
-        DefKind::Struct
-            | DefKind::Class
-            | DefKind::Enum
-            | DefKind::Union
-            | DefKind::Trait
-            | DefKind::Interface
-    )
 }
 
 /// Whether a key is test code: under a `test`/`tests`/`__tests__`/`spec` directory, or named

@@ -86,7 +86,7 @@ pub fn receiver_type(
         "self" | "this" | "Self" => crate::enclosing_definition(language, tree, source, byte)
             .and_then(|def| match def.container {
                 Some(container) => Some(container),
-                None if is_type_kind(def.kind) => Some(def.name),
+                None if def.kind.is_type() => Some(def.name),
                 None => None,
             })
             // The member access being typed often leaves the tree in error around it.
@@ -217,11 +217,6 @@ fn module_segments(path: &str, sep: char) -> Vec<String> {
         .filter(|s| !s.is_empty() && !matches!(*s, "crate" | "self" | "super"))
         .map(str::to_owned)
         .collect()
-}
-
-fn is_type_kind(kind: crate::DefKind) -> bool {
-    use crate::DefKind::*;
-    matches!(kind, Struct | Class | Enum | Union | Trait | Interface)
 }
 
 fn is_ident(c: char) -> bool {

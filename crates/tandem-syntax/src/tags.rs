@@ -31,6 +31,19 @@ pub enum DefKind {
 }
 
 impl DefKind {
+    /// A type with members: struct, class, enum, union, trait or interface.
+    pub fn is_type(self) -> bool {
+        matches!(
+            self,
+            DefKind::Struct
+                | DefKind::Class
+                | DefKind::Enum
+                | DefKind::Union
+                | DefKind::Trait
+                | DefKind::Interface
+        )
+    }
+
     /// The kind in lower camel case, as serialized: "function", "typeAlias".
     pub fn as_str(self) -> &'static str {
         match self {
