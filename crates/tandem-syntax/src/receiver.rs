@@ -60,12 +60,13 @@ pub fn receiver_type(
     if partial.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
+    let receiver_of = |target, own| Receiver {
+        target,
+        partial: partial.to_owned(),
+        own,
+    };
     if let Some(module) = imported_from(language, head) {
-        return Some(Receiver {
-            target: Target::Module(module),
-            partial: partial.to_owned(),
-            own: false,
-        });
+        return Some(receiver_of(Target::Module(module), false));
     }
     let (sep, head) = ["?.", "->", "::", "."]
         .into_iter()
@@ -75,11 +76,7 @@ pub fn receiver_type(
         return None;
     }
     if let Some(module) = module_path(language, head, sep, receiver, imports) {
-        return Some(Receiver {
-            target: Target::Module(module),
-            partial: partial.to_owned(),
-            own: false,
-        });
+        return Some(receiver_of(Target::Module(module), false));
     }
     let above = &before[..before.len() - line.len()];
     let type_name = match receiver {
@@ -92,13 +89,16 @@ pub fn receiver_type(
             // The member access being typed often leaves the tree in error around it.
             .or_else(|| enclosing_type_by_indent(above, line))?,
         r if r.starts_with(|c: char| c.is_uppercase()) => r.to_owned(),
-        r => declared_type(language, above, &head[..head.len() - r.len()], r)?,
+        // The text before the receiver, up to 16 KB: the cursor's line can declare it too
+        // (`for (T x : xs) x.`).
+        r => declared_type(
+            language,
+            &before[..before.len() - line.len() + head.len() - r.len()],
+            r,
+        )?,
     };
-    (!is_builtin(&type_name)).then(|| Receiver {
-        target: Target::Type(type_name),
-        partial: partial.to_owned(),
-        own: matches!(receiver, "self" | "this" | "Self"),
-    })
+    let own = matches!(receiver, "self" | "this" | "Self");
+    (!is_builtin(&type_name)).then(|| receiver_of(Target::Type(type_name), own))
 }
 
 /// The type whose body holds the cursor's line, read from the nearest less indented
@@ -223,11 +223,8 @@ fn is_ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '$'
 }
 
-/// The type of variable `var` from its nearest declaration in `above` (the text before the
-/// cursor's line) or earlier on `line`.
-fn declared_type(language: Language, above: &str, line: &str, var: &str) -> Option<String> {
-    // The cursor's line before the receiver can declare it too (`for (T x : xs) x.`).
-    let text = format!("{above}{line}");
+/// The type of variable `var` from its nearest declaration in `text` (what precedes it).
+fn declared_type(language: Language, text: &str, var: &str) -> Option<String> {
     let mut end = text.len();
     while let Some(at) = text[..end].rfind(var) {
         end = at;
