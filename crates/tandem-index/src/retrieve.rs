@@ -23,8 +23,9 @@
 //! A member access at the cursor (`x.`) puts the receiver's type first
 //! ([`tandem_syntax::receiver_type`]): its definition, scored as the nearest identifier and
 //! above every other, with up to [`MAX_RECEIVER_MEMBERS`] method signatures (from its file and
-//! the other files of its directory), those starting with the member's typed part first — the member being written is rarely named anywhere
-//! near the cursor.
+//! the other files of its directory), those starting with the member's typed part first — the
+//! member being written is rarely named anywhere near the cursor. A module receiver (`pkg.`)
+//! puts the outline of the module's files first.
 //!
 //! The search stops at the query's deadline and returns what it has.
 
@@ -103,7 +104,8 @@ impl SymbolIndex {
             if let Some(receiver) = query.receiver
                 && let Target::Module(segments) = &receiver.target
             {
-                modules = module_snippets(r, query, segments, &receiver.partial);
+                let files = self.module_files(r, query, &key, segments);
+                modules = module_snippets(r, query, &files, &receiver.partial);
             }
             if let Some(receiver) = query.receiver
                 && let Target::Type(type_name) = &receiver.target
@@ -164,13 +166,11 @@ impl SymbolIndex {
         if (ident.starts_with("__") && ident.ends_with("__")) || ident.starts_with("test_") {
             return Vec::new();
         }
-        let cached = self.names.lock().ok().and_then(|mut cache| {
-            if cache.key.as_ref() != Some(key) {
-                cache.key = Some(key.clone());
-                cache.names.clear();
-            }
-            cache.names.get(ident).cloned()
-        });
+        let cached = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|mut cache| cache.keyed(key).names.get(ident).cloned());
         let candidates = match cached {
             Some(candidates) => candidates,
             None => {
@@ -300,6 +300,35 @@ impl SymbolIndex {
 const MAX_NEIGHBOUR_FILES: usize = 64;
 
 impl SymbolIndex {
+    /// The files a module receiver names ([`find_module_files`]): looking for them walks every
+    /// file of the root, so a complete answer is kept with the names' scoring while the index
+    /// and the current file's imports do not change (each keystroke after `pkg.` asks again).
+    fn module_files(
+        &self,
+        r: &crate::RootSymbols,
+        query: &DefinitionQuery<'_>,
+        key: &CacheKey,
+        segments: &[String],
+    ) -> Arc<[Arc<str>]> {
+        let cached = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|mut cache| cache.keyed(key).modules.get(segments).cloned());
+        if let Some(files) = cached {
+            return files;
+        }
+        let (files, complete) = find_module_files(r, query, segments);
+        let files: Arc<[Arc<str>]> = files.into();
+        if complete
+            && let Ok(mut cache) = self.names.lock()
+            && cache.key.as_ref() == Some(key)
+        {
+            cache.modules.insert(segments.to_vec(), files.clone());
+        }
+        files
+    }
+
     /// The other files of `key`'s directory with its extension (at most
     /// [`MAX_NEIGHBOUR_FILES`]), under one read lock.
     fn neighbours(&self, root: &Path, key: &str) -> Vec<Arc<crate::FileSymbols>> {
@@ -324,17 +353,16 @@ impl SymbolIndex {
 /// Most files a module receiver's outline is taken from.
 const MAX_MODULE_FILES: usize = 2;
 
-/// The outlines of the files `segments` names (`use crate::a::` → `a.rs`, `a/mod.rs`; Go's
-/// `pkg.` → the files of directory `pkg`), nearest the current file first: the signatures of
-/// their top-level definitions, those starting with `partial` first, then the public ones.
-fn module_snippets(
+/// The files `segments` names (`use crate::a::` → `a.rs`, `a/mod.rs`; Go's `pkg.` → the files
+/// of directory `pkg`), of the current file's language, nearest it first, and whether every
+/// file of the root was looked at before the deadline.
+fn find_module_files(
     r: &crate::RootSymbols,
     query: &DefinitionQuery<'_>,
     segments: &[String],
-    partial: &str,
-) -> Vec<Snippet> {
+) -> (Vec<Arc<str>>, bool) {
     let Some(last) = segments.last() else {
-        return Vec::new();
+        return (Vec::new(), true);
     };
     let extension = query.path.rsplit_once('.').map_or("", |(_, e)| e);
     let ends_with = |have: &[&str]| {
@@ -345,8 +373,10 @@ fn module_snippets(
                 .all(|(a, b)| *a == b.as_str())
     };
     let mut files: Vec<(bool, usize, &Arc<str>)> = Vec::new();
+    let mut complete = true;
     for (i, path) in r.files.keys().enumerate() {
         if i % 1024 == 1023 && Instant::now() >= query.deadline {
+            complete = false;
             break;
         }
         if !path.contains(last.as_str())
@@ -362,11 +392,27 @@ fn module_snippets(
         }
     }
     files.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
-    let same_package = |path: &str| parent(path) == parent(query.path);
-    files
+    let files = files
         .into_iter()
         .take(MAX_MODULE_FILES)
-        .filter_map(|(_, _, path)| {
+        .map(|(_, _, path)| path.clone())
+        .collect();
+    (files, complete)
+}
+
+/// The outlines of a module receiver's `files`: the signatures of their top-level
+/// definitions, those starting with `partial` first, then the public ones.
+fn module_snippets(
+    r: &crate::RootSymbols,
+    query: &DefinitionQuery<'_>,
+    files: &[Arc<str>],
+    partial: &str,
+) -> Vec<Snippet> {
+    let extension = query.path.rsplit_once('.').map_or("", |(_, e)| e);
+    let same_package = |path: &str| parent(path) == parent(query.path);
+    files
+        .iter()
+        .filter_map(|path| {
             let file = r.files.get(path)?;
             let mut defs: Vec<&Symbol> = file
                 .symbols
@@ -438,6 +484,20 @@ struct CacheKey {
 pub(crate) struct NameCache {
     key: Option<CacheKey>,
     names: std::collections::HashMap<String, Arc<[Candidate]>>,
+    /// The files a module receiver names (see [`module_files`]), by its segments.
+    modules: std::collections::HashMap<Vec<String>, Arc<[Arc<str>]>>,
+}
+
+impl NameCache {
+    /// The cache, emptied first if it was filled for another key.
+    fn keyed(&mut self, key: &CacheKey) -> &mut Self {
+        if self.key.as_ref() != Some(key) {
+            self.key = Some(key.clone());
+            self.names.clear();
+            self.modules.clear();
+        }
+        self
+    }
 }
 
 /// A hash of the current file's imports, part of what a name's scoring depends on.
@@ -872,5 +932,50 @@ mod cache_tests {
         q.imports = &imports;
         let found = index.definition_snippets(&q);
         assert_eq!(found.first().map(|s| s.path.as_str()), Some("far/m3.rs"));
+    }
+
+    /// A module receiver lists the module file's top-level definitions; the files found are
+    /// kept for the next keystroke, and an index change is seen at once.
+    #[test]
+    fn module_receivers_list_the_module_and_see_index_changes() {
+        let root = PathBuf::from("/module-test");
+        let index = indexed(&root);
+        let receiver = tandem_syntax::Receiver {
+            target: Target::Module(vec!["util".to_owned()]),
+            partial: String::new(),
+            own: false,
+        };
+        let mut q = query(&root, &[], (0, 5));
+        q.receiver = Some(&receiver);
+        let outline = |index: &SymbolIndex| -> Vec<(String, String)> {
+            index
+                .definition_snippets(&q)
+                .into_iter()
+                .map(|s| (s.path, s.text))
+                .collect()
+        };
+        let util = |text: &str| vec![("src/util.rs".to_owned(), text.to_owned())];
+        assert_eq!(outline(&index), util("pub fn helper() -> u8"));
+        assert_eq!(
+            outline(&index),
+            util("pub fn helper() -> u8"),
+            "again, from the cache"
+        );
+        index.upsert(
+            &root,
+            "src/util.rs",
+            "pub fn helper() -> u8 { 1 }\npub fn other() {}\n",
+        );
+        assert_eq!(
+            outline(&index),
+            util("pub fn helper() -> u8\npub fn other()")
+        );
+        // The module moved: the files found before are not taken from the cache.
+        index.remove(&root, "src/util.rs");
+        index.upsert(&root, "lib/util.rs", "pub fn moved() {}\n");
+        assert_eq!(
+            outline(&index),
+            vec![("lib/util.rs".to_owned(), "pub fn moved()".to_owned())]
+        );
     }
 }
