@@ -120,6 +120,30 @@ fn candidate_that_breaks_the_parse_is_not_shown() {
 }
 
 #[test]
+fn answer_cut_short_by_the_token_limit_shows_its_whole_lines() {
+    // A model stopped by `maxTokens` in the middle of a line: the broken last line must not
+    // take the good ones with it.
+    let fixture = "__all__ = [$0\n]\n\n\ndef f():\n    pass\n";
+    assert_eq!(
+        inline_python(
+            fixture,
+            &[" \"__author__\",\n    \"__copyright__\",\n    \"__title"]
+        ),
+        vec![" \"__author__\",\n    \"__copyright__\",".to_owned()],
+        "cut back to the lines that parse"
+    );
+    assert_eq!(
+        inline_python(fixture, &[" \"__author__\",\n    \"__copyright__\","]),
+        vec![" \"__author__\",\n    \"__copyright__\",".to_owned()]
+    );
+    // A first line that breaks the parse leaves nothing to show.
+    assert_eq!(
+        inline_python(fixture, &[" \"__author__,\n    \"__copyright__\","]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn candidate_that_dedents_out_of_the_block_is_cut() {
     let texts = inline_python(
         "def f(x):\n    if x > 0:\n        $0\n    return 0\n",

@@ -221,7 +221,7 @@ fn a_trusted_workspace_file_may_choose_the_backend() {
     root.write(
         "tandem.toml",
         &format!(
-            "[backend]\nkind = \"openai\"\nurl = \"{}\"\n\n[completion]\ndebounceMs = 0\n",
+            "[backend]\nkind = \"openai\"\nurl = \"{}\"\nmodel = \"m\"\n\n[completion]\ndebounceMs = 0\n",
             model.url()
         ),
     );

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod embedded;
 mod index;
+mod quality;
 mod rng;
 mod xdr;
 
@@ -24,6 +25,11 @@ enum Command {
     /// Cold and warm indexing of a tree by the symbol index, against `ctags -R` on the same tree:
     /// files/s and peak memory.
     Index(index::Args),
+    /// End-to-end completion quality against a real model server (exact match, edit
+    /// similarity, nothing shown, syntax errors shown, latency) beside a naive client, the
+    /// current file only and Tandem's raw stream; `--oracle` runs the truth test against a
+    /// loopback model that answers with the file's own text.
+    Quality(quality::Args),
     /// One measured indexing run (a child process of `index`).
     #[command(hide = true)]
     IndexPhase(index::PhaseArgs),
@@ -34,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         Command::Embedded(args) => embedded::main(&args),
         Command::Xdr(args) => xdr::main(&args),
         Command::Index(args) => index::main(&args),
+        Command::Quality(args) => quality::main(&args),
         Command::IndexPhase(args) => index::phase(&args),
     }
 }

@@ -163,7 +163,7 @@ pub fn file_language(dir_language: &str, key: &str) -> Option<Language> {
 }
 
 /// The LSP language id an editor would give the file.
-fn language_id(language: Language) -> &'static str {
+pub(crate) fn language_id(language: Language) -> &'static str {
     match language {
         Language::Rust => "rust",
         Language::Python => "python",
@@ -178,15 +178,15 @@ fn language_id(language: Language) -> &'static str {
 }
 
 /// A snapshot of `text` as an editor would open it.
-fn snapshot_of(text: &str, language: Language) -> Snapshot {
+pub(crate) fn snapshot_of(text: &str, language: Language) -> Snapshot {
     Document::new(text, 1, language_id(language)).snapshot()
 }
 
 /// One file of a repository.
-struct SourceFile {
-    key: String,
-    text: Arc<str>,
-    language: Language,
+pub(crate) struct SourceFile {
+    pub(crate) key: String,
+    pub(crate) text: Arc<str>,
+    pub(crate) language: Language,
     /// Names the file defines.
     defines: HashSet<String>,
 }
@@ -196,7 +196,7 @@ pub struct Repo {
     pub language: String,
     pub name: String,
     pub root: PathBuf,
-    files: Vec<SourceFile>,
+    pub(crate) files: Vec<SourceFile>,
     /// name -> (file index, first signature line holding the name, trimmed).
     definitions: HashMap<String, Vec<(usize, String)>>,
 }
@@ -306,7 +306,7 @@ pub fn load_repo(dir_language: &str, root: &Path) -> Repo {
 }
 
 /// Whether a trimmed line is a comment (or a docstring delimiter) rather than code.
-fn is_comment(trimmed: &str, language: Language) -> bool {
+pub(crate) fn is_comment(trimmed: &str, language: Language) -> bool {
     let common = trimmed.starts_with("//")
         || trimmed.starts_with("/*")
         || trimmed.starts_with("*")
@@ -398,7 +398,7 @@ fn is_reference(node: tree_sitter::Node<'_>) -> bool {
 
 /// Token starts of a line (byte offsets): its first non-blank character, then every place a
 /// word or a punctuation character starts after a different kind of character or a blank.
-fn token_starts(line: &str) -> Vec<usize> {
+pub(crate) fn token_starts(line: &str) -> Vec<usize> {
     let mut out = Vec::new();
     let mut prev: Option<char> = None;
     for (i, c) in line.char_indices() {
@@ -687,7 +687,7 @@ fn explain(
 }
 
 /// Indexes a repository into a fresh engine's symbol index.
-fn engine_for(repo: &Repo) -> Engine {
+pub(crate) fn engine_for(repo: &Repo) -> Engine {
     let engine = Engine::new(Config::default().workspace.index_budget_bytes);
     let symbols = engine.symbols();
     symbols.add_root(&repo.root);
@@ -821,7 +821,10 @@ pub fn run_repo(repo: &Repo, args: &Args, configs: &[Vec<Config>], rng: &mut Rng
 }
 
 /// The `<language>/<repository>` directories of the corpus, sorted.
-fn repositories(corpus: &Path, only: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn repositories(
+    corpus: &Path,
+    only: &[String],
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut languages: Vec<PathBuf> = std::fs::read_dir(corpus)
         .with_context(|| format!("reading {}", corpus.display()))?

@@ -110,6 +110,21 @@ impl PostProcessor {
         }
     }
 
+    /// The stream ended because the model reached its token limit, not because it was done:
+    /// in multi-line mode the last line is unfinished (`    adacc = vpadalq_u16`), so it is
+    /// not shown. A single line is kept: it is all there is.
+    pub fn cut_short(&mut self) {
+        if self.mode != CompletionMode::MultiLine || self.end.is_some() {
+            return;
+        }
+        if let Some(nl) = self.text.rfind('\n')
+            && nl + 1 < self.text.len()
+            && !self.text[..nl].trim().is_empty()
+        {
+            self.text.truncate(nl);
+        }
+    }
+
     /// The completion to show, if any survives.
     pub fn finish(mut self) -> Option<String> {
         if self.end.is_none() {
@@ -339,6 +354,36 @@ mod tests {
                 b();
                 c();"#]],
         );
+    }
+
+    #[test]
+    fn a_stream_cut_short_by_the_token_limit_loses_its_unfinished_line() {
+        let cut = |fixture: &str, stream: &str| {
+            let cursor = fixture.find("$0").expect("fixture has a $0 cursor");
+            let text = fixture.replacen("$0", "", 1);
+            let rope = Rope::from_str(&text);
+            let window =
+                CursorWindow::at(&rope, rope.byte_to_char(cursor), &ContextConfig::default());
+            let mut post = PostProcessor::new(&window);
+            post.push(stream);
+            post.cut_short();
+            post.finish()
+        };
+        assert_eq!(
+            cut("fn f() {\n    $0\n}\n", "a = 1;\n    b = vadd_u16").as_deref(),
+            Some("a = 1;")
+        );
+        // A line break at the end means the last line was finished.
+        assert_eq!(
+            cut("fn f() {\n    $0\n}\n", "a = 1;\n    b = 2;\n").as_deref(),
+            Some("a = 1;\n    b = 2;")
+        );
+        // One line is all there is: kept.
+        assert_eq!(
+            cut("fn f() {\n    $0\n}\n", "a = vadd_u16").as_deref(),
+            Some("a = vadd_u16")
+        );
+        assert_eq!(cut("f($0)\n", "a, b\nc").as_deref(), Some("a, b"));
     }
 
     #[test]

@@ -203,6 +203,12 @@ impl FimTemplate {
 
     /// The built-in template for a model name, by pattern; StarCoder's when nothing matches.
     pub fn for_model(model: &str) -> FimTemplate {
+        Self::detect(model).unwrap_or_else(Self::starcoder)
+    }
+
+    /// The built-in template of the model family a model name names, by pattern; `None` when
+    /// it names no known family (where [`FimTemplate::for_model`] falls back to StarCoder's).
+    pub fn detect(model: &str) -> Option<FimTemplate> {
         let m = model.to_ascii_lowercase();
         let name = if m.contains("codellama") || m.contains("code-llama") {
             "codellama"
@@ -214,11 +220,12 @@ impl FimTemplate {
             "codestral"
         } else if m.contains("codegemma") {
             "codegemma"
-        } else {
-            // starcoder, santacoder, granite, and anything unknown.
+        } else if m.contains("starcoder") || m.contains("santacoder") || m.contains("granite") {
             "starcoder"
+        } else {
+            return None;
         };
-        Self::by_name(name).unwrap_or_else(Self::starcoder)
+        Self::by_name(name)
     }
 
     /// The template `backend.fim` names: unset or `auto` chooses by `model` (see
@@ -832,6 +839,23 @@ mod tests {
             FimTemplate::resolve(None, None).expect("valid").name,
             "starcoder"
         );
+    }
+
+    #[test]
+    fn detect_tells_a_known_family_from_the_fallback() {
+        let detect = |model: &str| FimTemplate::detect(model).map(|t| t.name.into_owned());
+        assert_eq!(
+            detect("qwen2.5-coder-0.5b-instruct-q5_0.gguf").as_deref(),
+            Some("qwen")
+        );
+        assert_eq!(
+            detect("starcoder2-3b-Q4_K_M.gguf").as_deref(),
+            Some("starcoder")
+        );
+        assert_eq!(detect("granite-3b-code-base").as_deref(), Some("starcoder"));
+        assert_eq!(detect("mystery-model"), None);
+        assert_eq!(detect(""), None);
+        assert_eq!(FimTemplate::for_model("mystery-model").name, "starcoder");
     }
 
     #[test]

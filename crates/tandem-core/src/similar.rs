@@ -94,6 +94,49 @@ pub fn language_family(language: &str) -> &str {
     }
 }
 
+/// How many other files count as open beside the target where no editor says which are: the
+/// CLI (`tandem complete`, `tandem context`) and the benchmarks.
+pub const OPEN_NEIGHBOURS: usize = 4;
+
+/// The files that count as open beside `target` where no editor says which are: up to
+/// [`OPEN_NEIGHBOURS`] files of the target's directory and language family, those nearest to
+/// it in name order first (the files beside it in a file explorer), the one before it first
+/// on a tie. `files` are (path relative to the root, language id); the chosen paths come back
+/// nearest first.
+pub fn open_neighbours<'a>(
+    target: &str,
+    target_language: &str,
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<&'a str> {
+    let dir = |path: &str| path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
+    let (target_dir, family) = (dir(target), language_family(target_language));
+    let mut same: Vec<&str> = files
+        .into_iter()
+        .filter(|(path, language)| {
+            *path != target && dir(path) == target_dir && language_family(language) == family
+        })
+        .map(|(path, _)| path)
+        .collect();
+    same.sort_unstable();
+    same.dedup();
+    // `same[..at]` sort before the target, `same[at..]` after it.
+    let at = same.partition_point(|p| *p < target);
+    let (mut before, mut after) = (at, at);
+    let mut out = Vec::new();
+    while out.len() < OPEN_NEIGHBOURS && (before > 0 || after < same.len()) {
+        let take_before =
+            before > 0 && (after >= same.len() || at - (before - 1) <= after + 1 - at);
+        if take_before {
+            before -= 1;
+            out.push(same[before]);
+        } else {
+            out.push(same[after]);
+            after += 1;
+        }
+    }
+    out
+}
+
 /// Words too common to say anything about similarity.
 fn is_stop_word(word: &str) -> bool {
     word.len() <= 8
@@ -614,5 +657,33 @@ mod tests {
     fn words_skip_keywords_and_short_tokens() {
         let w: Vec<&str> = words("let x = self.read_u32(buf, 0) + y2;").collect();
         assert_eq!(w, vec!["read_u32", "buf", "y2"]);
+    }
+    #[test]
+    fn open_neighbours_are_the_nearest_files_of_the_directory_and_family() {
+        let files = [
+            ("src/a.rs", "rust"),
+            ("src/b.rs", "rust"),
+            ("src/c.rs", "rust"),
+            ("src/d.py", "python"),
+            ("src/e.rs", "rust"),
+            ("src/f.rs", "rust"),
+            ("src/g.rs", "rust"),
+            ("src/sub/h.rs", "rust"),
+            ("other/i.rs", "rust"),
+        ];
+        assert_eq!(
+            open_neighbours("src/e.rs", "rust", files),
+            ["src/c.rs", "src/f.rs", "src/b.rs", "src/g.rs"]
+        );
+        assert_eq!(
+            open_neighbours("src/a.rs", "rust", files),
+            ["src/b.rs", "src/c.rs", "src/e.rs", "src/f.rs"]
+        );
+        // A new file, not in the list, sits between its neighbours by name.
+        assert_eq!(
+            open_neighbours("src/da.ts", "typescript", [("src/x.js", "javascript")]),
+            ["src/x.js"]
+        );
+        assert!(open_neighbours("top.rs", "rust", files).is_empty());
     }
 }

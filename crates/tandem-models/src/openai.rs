@@ -2,42 +2,213 @@
 //! vLLM, llama.cpp's server, LM Studio and TGI. Fill-in-the-middle goes through the prompt
 //! template; the answer streams as Server-Sent Events.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
 use futures::FutureExt;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Shared};
 use serde_json::{Value, json};
 use tandem_core::{BackendConfig, CompletionRequest, FimTemplate};
+use tokio::time::Instant;
 
 use crate::http::{self, Endpoint, Event, Framing, KeyHeader, Sampling, excerpt};
 use crate::{Backend, BackendError, Capabilities, Chunk, ChunkStream, WirePreview};
 
+/// How long the model list may take when it is asked for the template.
+const LIST_TIMEOUT: Duration = Duration::from_secs(2);
+/// When to ask again after the list could not be read because the server was not reachable
+/// (it may be starting), and after any other failure.
+const RETRY_UNREACHABLE: Duration = Duration::from_secs(10);
+const RETRY_FAILED: Duration = Duration::from_secs(300);
+
 pub struct OpenAiBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     http: Endpoint,
     model: Option<String>,
+    /// The template `backend.fim` and `backend.model` give (StarCoder's when they name none).
     template: FimTemplate,
+    /// Set when that template is only a fallback: `fim` is unset or `auto` and no `model` is
+    /// configured. The server's model list is then asked which model it serves.
+    detect: Option<Detect>,
     sampling: Sampling,
+}
+
+/// The template from the server's model list: asked once, at the first completion.
+struct Detect {
+    state: Mutex<DetectState>,
+}
+
+struct DetectState {
+    step: Step,
+    /// The chosen template has been logged at info level (later retries log at debug).
+    told: bool,
+}
+
+enum Step {
+    /// To ask at the first completion after this instant (`None`: at the next one).
+    Due(Option<Instant>),
+    /// Being asked; completions wait for the answer.
+    Asking(Shared<BoxFuture<'static, ()>>),
+    /// The list was read: the template of the family it names, or `None` if it names none
+    /// (the fallback stays, for the backend's lifetime).
+    Read(Option<FimTemplate>),
 }
 
 impl OpenAiBackend {
     pub fn new(config: &BackendConfig) -> Result<Self, BackendError> {
         let template = FimTemplate::resolve(config.fim.as_deref(), config.model.as_deref())
             .map_err(BackendError::Config)?;
+        let auto = config
+            .fim
+            .as_deref()
+            .map(str::trim)
+            .is_none_or(|f| f.is_empty() || f.eq_ignore_ascii_case("auto"));
+        // Without a `model` (llama.cpp's server needs none) the template falls back to
+        // StarCoder's; the server's model list tells which model it serves.
+        let unnamed = config.model.as_deref().is_none_or(|m| m.trim().is_empty());
+        let detect = (auto && unnamed).then(|| Detect {
+            state: Mutex::new(DetectState {
+                step: Step::Due(None),
+                told: false,
+            }),
+        });
         Ok(Self {
-            http: Endpoint::new(config, "openai", KeyHeader::Bearer)?,
-            model: config.model.clone(),
-            template,
-            sampling: Sampling::new(config),
+            inner: Arc::new(Inner {
+                http: Endpoint::new(config, "openai", KeyHeader::Bearer)?,
+                model: config.model.clone(),
+                template,
+                detect,
+                sampling: Sampling::new(config),
+            }),
         })
     }
+}
 
-    fn body(&self, req: &CompletionRequest) -> Value {
-        let mut stop: Vec<String> = self.template.stop.iter().map(|s| (*s).to_owned()).collect();
+impl Inner {
+    /// The template to use now: the one the model list named, else the configured one.
+    fn template(&self) -> FimTemplate {
+        match &self.detect {
+            Some(d) => match &d.lock().step {
+                Step::Read(Some(t)) => t.clone(),
+                _ => self.template.clone(),
+            },
+            None => self.template.clone(),
+        }
+    }
+
+    /// The template for a completion: asks the model list first when that is due, and waits
+    /// for an answer being asked.
+    async fn template_for_completion(self: Arc<Self>) -> FimTemplate {
+        let Some(detect) = &self.detect else {
+            return self.template.clone();
+        };
+        let wait = {
+            let mut state = detect.lock();
+            match &state.step {
+                Step::Read(_) => None,
+                Step::Due(Some(at)) if Instant::now() < *at => None,
+                Step::Asking(wait) => Some(wait.clone()),
+                Step::Due(_) => {
+                    // Spawned, so that a completion cancelled meanwhile does not cancel it.
+                    let task = tokio::spawn(self.clone().ask_model_list());
+                    let wait = task.map(|_| ()).boxed().shared();
+                    state.step = Step::Asking(wait.clone());
+                    Some(wait)
+                }
+            }
+        };
+        if let Some(wait) = wait {
+            wait.await;
+            let mut state = detect.lock();
+            if matches!(state.step, Step::Asking(_)) {
+                // The task ended without a word (it panicked): try again later.
+                state.step = Step::Due(Some(Instant::now() + RETRY_FAILED));
+            }
+        }
+        self.template()
+    }
+
+    /// Asks `GET {url}/models` and records the template it names (or when to ask again).
+    async fn ask_model_list(self: Arc<Self>) {
+        let mut errors = self.http.errors();
+        let timeout = LIST_TIMEOUT.min(Duration::from_millis(errors.timeout_ms.max(1)));
+        errors.timeout_ms = timeout.as_millis() as u64;
+        let request = self.http.get("/models").timeout(timeout);
+        let answer = async {
+            let response = http::send(request, &errors).await?;
+            let text = response.text().await.map_err(|e| errors.map(&e))?;
+            serde_json::from_str::<Value>(&text).map_err(|e| {
+                errors.protocol(format!(
+                    "the model list `{}` is not JSON: {e}",
+                    excerpt(&text)
+                ))
+            })
+        }
+        .await;
+        let Some(detect) = &self.detect else { return };
+        let mut state = detect.lock();
+        let fallback = &self.template.name;
+        let (step, message) = match answer {
+            Ok(value) => {
+                let ids = listed_models(&value);
+                match pick_template(&ids, self.model.as_deref()) {
+                    Some((template, id)) => {
+                        let message = format!(
+                            "fim template `{}` from the server's model list (`{id}`)",
+                            template.name
+                        );
+                        (Step::Read(Some(template)), message)
+                    }
+                    None => {
+                        let why = if ids.is_empty() {
+                            "the server's model list names no model".to_owned()
+                        } else {
+                            format!(
+                                "the server's model list (`{}`) names no known model family",
+                                ids.join("`, `")
+                            )
+                        };
+                        let message = format!(
+                            "fim template `{fallback}`: {why}; set `backend.fim` to choose"
+                        );
+                        (Step::Read(None), message)
+                    }
+                }
+            }
+            Err(e) => {
+                let retry = match e {
+                    BackendError::Unreachable { .. } => RETRY_UNREACHABLE,
+                    _ => RETRY_FAILED,
+                };
+                let message = format!(
+                    "fim template `{fallback}`: the server's model list could not be read \
+                     (asking again in {}s; set `backend.fim` to choose): {e}",
+                    retry.as_secs()
+                );
+                (Step::Due(Some(Instant::now() + retry)), message)
+            }
+        };
+        if state.told {
+            tracing::debug!("{message}");
+        } else {
+            tracing::info!("{message}");
+        }
+        state.told = true;
+        state.step = step;
+    }
+
+    fn body(&self, req: &CompletionRequest, template: &FimTemplate) -> Value {
+        let mut stop: Vec<String> = template.stop.iter().map(|s| (*s).to_owned()).collect();
         for s in &req.stop {
             if !stop.contains(s) {
                 stop.push(s.clone());
             }
         }
         let mut body = json!({
-            "prompt": self.template.render(req),
+            "prompt": template.render(req),
             "max_tokens": req.max_tokens.min(self.sampling.max_tokens).max(1),
             "temperature": self.sampling.temperature,
             "stop": stop,
@@ -56,9 +227,49 @@ impl OpenAiBackend {
     }
 }
 
+impl Detect {
+    fn lock(&self) -> MutexGuard<'_, DetectState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The model names a `GET {url}/models` answer lists, in order, each once: OpenAI's
+/// `data[].id`, and the `models[].name` / `models[].model` of llama.cpp's older answer.
+pub(crate) fn listed_models(value: &Value) -> Vec<&str> {
+    let data = value["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str());
+    let models = value["models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| [m["name"].as_str(), m["model"].as_str()])
+        .flatten();
+    let mut ids: Vec<&str> = Vec::new();
+    for id in data.chain(models) {
+        if !id.is_empty() && !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// The template for the listed models `ids`, with the model it came from: the first listed
+/// model of a known family. `None` when none is, or when the configured `model` (which names no
+/// family) is listed: the server serves that one.
+fn pick_template<'a>(ids: &[&'a str], model: Option<&str>) -> Option<(FimTemplate, &'a str)> {
+    if model.is_some_and(|m| ids.contains(&m)) {
+        return None;
+    }
+    ids.iter()
+        .find_map(|id| FimTemplate::detect(id).map(|t| (t, *id)))
+}
+
 impl Backend for OpenAiBackend {
     fn describe(&self) -> String {
-        self.http.describe()
+        self.inner.http.describe()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -70,9 +281,10 @@ impl Backend for OpenAiBackend {
     }
 
     fn preview(&self, req: &CompletionRequest) -> WirePreview {
+        let template = self.inner.template();
         WirePreview {
-            prompt: Some(self.template.render(req)),
-            body: Some(self.body(req)),
+            prompt: Some(template.render(req)),
+            body: Some(self.inner.body(req, &template)),
         }
     }
 
@@ -80,10 +292,14 @@ impl Backend for OpenAiBackend {
         &self,
         req: CompletionRequest,
     ) -> BoxFuture<'static, Result<ChunkStream, BackendError>> {
-        let request = self.http.post("/completions", &self.body(&req));
-        let errors = self.http.errors();
-        let template = self.template.clone();
+        let inner = self.inner.clone();
         async move {
+            let template = inner.clone().template_for_completion().await;
+            let request = inner
+                .http
+                .post("/completions", &inner.body(&req, &template));
+            let errors = inner.http.errors();
+            drop(inner);
             let response = http::send(request, &errors).await?;
             if http::is_json(&response) {
                 // The server ignored `stream: true` and answered in one piece.
@@ -110,20 +326,17 @@ impl Backend for OpenAiBackend {
     }
 
     fn health(&self) -> BoxFuture<'static, Result<String, BackendError>> {
-        let model = self.model.clone();
-        self.http
-            .health(self.http.get("/models"), move |url, value, _| {
-                Ok(models_line(url, value, model.as_deref()))
-            })
+        let model = self.inner.model.clone();
+        let http = &self.inner.http;
+        http.health(http.get("/models"), move |url, value, _| {
+            Ok(models_line(url, value, model.as_deref()))
+        })
     }
 }
 
 /// "URL answers; models: a, b" from an OpenAI-style model list, warning when `model` is absent.
 pub(crate) fn models_line(url: &str, value: &Value, model: Option<&str>) -> String {
-    let ids: Vec<&str> = value["data"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|m| m["id"].as_str()).collect())
-        .unwrap_or_default();
+    let ids = listed_models(value);
     let mut line = format!(
         "{url} answers; models: {}",
         if ids.is_empty() {
@@ -281,7 +494,7 @@ mod tests {
             max_tokens: 16,
             candidates: 2,
         };
-        let body = backend.body(&req);
+        let body = backend.inner.body(&req, &backend.inner.template);
         assert_eq!(body["prompt"], "<fim_prefix>a<fim_suffix>b<fim_middle>");
         assert_eq!(body["model"], "m");
         assert_eq!(body["n"], 2);
@@ -304,19 +517,132 @@ mod tests {
             ..BackendConfig::default()
         };
         let backend = OpenAiBackend::new(&config).expect("valid");
-        assert_eq!(backend.template.name, "qwen");
+        assert_eq!(backend.inner.template.name, "qwen");
+        assert!(backend.inner.detect.is_none(), "the model names the family");
         let config = BackendConfig {
             fim: Some("<PRE>{prefix}<SUF>{suffix}<MID>".into()),
             ..config
         };
         let backend = OpenAiBackend::new(&config).expect("valid");
-        assert_eq!(backend.template.name, "custom");
+        assert_eq!(backend.inner.template.name, "custom");
+        assert!(backend.inner.detect.is_none(), "`fim` is explicit");
         let config = BackendConfig {
             fim: Some("nonesuch".into()),
             ..config
         };
         let err = OpenAiBackend::new(&config).err().expect("error");
         assert!(err.to_string().contains("`backend.fim`"), "{err}");
+    }
+
+    #[test]
+    fn the_model_list_is_asked_only_when_fim_is_auto_and_no_model_is_configured() {
+        let asks = |fim: Option<&str>, model: Option<&str>| {
+            let config = BackendConfig {
+                kind: tandem_core::BackendKind::Openai,
+                fim: fim.map(Into::into),
+                model: model.map(Into::into),
+                ..BackendConfig::default()
+            };
+            OpenAiBackend::new(&config)
+                .expect("valid")
+                .inner
+                .detect
+                .is_some()
+        };
+        assert!(asks(None, None));
+        assert!(asks(Some("auto"), None));
+        assert!(asks(Some(" AUTO "), Some(" ")));
+        assert!(asks(Some(""), None));
+        // A configured model is what the server is asked for: its name decides.
+        assert!(!asks(None, Some("m")));
+        assert!(!asks(None, Some("bigcode/starcoder2-3b")));
+        assert!(!asks(Some("auto"), Some("qwen2.5-coder:1.5b")));
+        assert!(!asks(Some("starcoder"), None));
+        assert!(!asks(Some("<p>{prefix}<s>{suffix}<m>"), None));
+    }
+
+    #[test]
+    fn model_lists_in_both_shapes_are_read() {
+        // llama.cpp's `llama-server` today: both shapes at once, naming the same file.
+        let both = json!({
+            "models": [{ "name": "qwen2.5-coder-0.5b-instruct-q5_0.gguf",
+                         "model": "qwen2.5-coder-0.5b-instruct-q5_0.gguf",
+                         "type": "model", "capabilities": ["completion"] }],
+            "object": "list",
+            "data": [{ "id": "qwen2.5-coder-0.5b-instruct-q5_0.gguf", "object": "model",
+                       "created": 1_700_000_000, "owned_by": "llamacpp",
+                       "meta": { "n_ctx_train": 32768 } }],
+        });
+        assert_eq!(
+            listed_models(&both),
+            vec!["qwen2.5-coder-0.5b-instruct-q5_0.gguf"]
+        );
+        // OpenAI's shape alone (vLLM, LM Studio, llama-cpp-python).
+        let data = json!({"object": "list", "data": [{"id": "a"}, {"id": "b"}, {"object": "x"}]});
+        assert_eq!(listed_models(&data), vec!["a", "b"]);
+        // The older shape alone.
+        let old =
+            json!({"models": [{"name": "n.gguf", "model": "/models/n.gguf"}, {"model": "m"}]});
+        assert_eq!(listed_models(&old), vec!["n.gguf", "/models/n.gguf", "m"]);
+        assert!(listed_models(&json!({"error": "nope"})).is_empty());
+        assert!(listed_models(&json!([1, 2])).is_empty());
+    }
+
+    #[test]
+    fn the_template_is_picked_from_the_listed_models() {
+        let pick = |ids: &[&str], model: Option<&str>| {
+            pick_template(ids, model).map(|(t, id)| (t.name.into_owned(), id.to_owned()))
+        };
+        let qwen = "qwen2.5-coder-0.5b-instruct-q5_0.gguf";
+        assert_eq!(pick(&[qwen], None), Some(("qwen".into(), qwen.into())));
+        assert_eq!(
+            pick(&["all-minilm", "deepseek-coder-v2:16b", qwen], Some("m")),
+            Some(("deepseek".into(), "deepseek-coder-v2:16b".into())),
+            "the first model of a known family"
+        );
+        assert_eq!(pick(&["tiny.gguf"], None), None);
+        assert_eq!(pick(&[], None), None);
+        assert_eq!(
+            pick(&["local", qwen], Some("local")),
+            None,
+            "the configured model is listed: the server serves that one"
+        );
+    }
+
+    #[test]
+    fn preview_uses_the_detected_template_once_known() {
+        let backend = OpenAiBackend::new(&BackendConfig {
+            kind: tandem_core::BackendKind::Openai,
+            ..BackendConfig::default()
+        })
+        .expect("valid");
+        let req = CompletionRequest {
+            prefix: "a".into(),
+            suffix: "b".into(),
+            snippets: vec![],
+            path: "x.rs".into(),
+            language: "rust".into(),
+            mode: tandem_core::CompletionMode::SingleLine,
+            stop: vec![],
+            max_tokens: 16,
+            candidates: 1,
+        };
+        let prompt = |b: &OpenAiBackend| b.preview(&req).prompt.expect("a prompt");
+        assert_eq!(prompt(&backend), "<fim_prefix>a<fim_suffix>b<fim_middle>");
+        let detect = backend.inner.detect.as_ref().expect("asks the list");
+        detect.lock().step = Step::Read(FimTemplate::by_name("qwen"));
+        assert_eq!(
+            prompt(&backend),
+            "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>"
+        );
+        let body = backend.preview(&req).body.expect("a body");
+        assert!(
+            body["stop"]
+                .as_array()
+                .expect("stops")
+                .contains(&json!("<|im_end|>")),
+            "the stops follow the template: {body}"
+        );
     }
 
     #[tokio::test]

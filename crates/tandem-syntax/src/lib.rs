@@ -2,8 +2,8 @@
 //! engine reads from a syntax tree.
 //!
 //! - [`Language`]: the bundled grammars, found from an LSP `languageId` or a file extension.
-//! - [`error_count`] / [`breaks_parse`]: the syntax check post-processing uses to drop
-//!   completions that add errors to the code around the cursor.
+//! - [`error_count`] / [`breaks_parse`] / [`SyntaxCheck`]: the syntax check post-processing
+//!   uses to drop (or cut back) completions that add errors to the code around the cursor.
 //! - [`definitions`] / [`definitions_in`]: the functions, types, constants, modules and macros a
 //!   file defines, with their signatures and containers, from our own tags queries
 //!   (`src/queries/<language>.scm`).
@@ -209,12 +209,8 @@ pub fn parse(language: Language, text: &[u8]) -> Option<Tree> {
     parse_with(language, text, &[])
 }
 
-/// Parses `text` from scratch, seeing only `included` (the whole text when empty).
-pub(crate) fn parse_with(
-    language: Language,
-    text: &[u8],
-    included: &[tree_sitter::Range],
-) -> Option<Tree> {
+/// Runs `f` with this thread's parser for `language`, made at its first use.
+fn with_parser<T>(language: Language, f: impl FnOnce(&mut Parser) -> Option<T>) -> Option<T> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let index = match parsers.iter().position(|(l, _)| *l == language) {
@@ -226,7 +222,17 @@ pub(crate) fn parse_with(
                 parsers.len() - 1
             }
         };
-        let parser = &mut parsers.get_mut(index)?.1;
+        f(&mut parsers.get_mut(index)?.1)
+    })
+}
+
+/// Parses `text` from scratch, seeing only `included` (the whole text when empty).
+pub(crate) fn parse_with(
+    language: Language,
+    text: &[u8],
+    included: &[tree_sitter::Range],
+) -> Option<Tree> {
+    with_parser(language, |parser| {
         if included.is_empty() {
             return parser.parse(text, None);
         }
@@ -239,13 +245,10 @@ pub(crate) fn parse_with(
 }
 
 /// Parses `text`, the text of `old` after the edits `old` was told of, reusing what did not
-/// change.
+/// change. (A thread whose first parse this is makes its parser here: a check given a tree
+/// must not find no parser and accept everything.)
 fn parse_edited(language: Language, text: &[u8], old: &Tree) -> Option<Tree> {
-    PARSERS.with(|parsers| {
-        let mut parsers = parsers.borrow_mut();
-        let (_, parser) = parsers.iter_mut().find(|(l, _)| *l == language)?;
-        parser.parse(text, Some(old))
-    })
+    with_parser(language, |parser| parser.parse(text, Some(old)))
 }
 
 /// How many syntax errors (error and missing nodes) `text` has; `None` if it could not be parsed.
@@ -282,39 +285,88 @@ fn errors_in(tree: &Tree) -> usize {
 
 /// Whether inserting `completion` between `before` and `after` adds syntax errors.
 pub fn breaks_parse(language: Language, before: &str, completion: &str, after: &str) -> bool {
-    // Without brackets, quotes or block punctuation a completion cannot unbalance anything the
-    // parser would report; skip the two parses.
-    if !completion.contains([
-        '(', ')', '[', ']', '{', '}', '"', '\'', '`', ':', ';', '#', '/',
-    ]) {
-        return false;
+    SyntaxCheck::new(language, before, after).breaks(completion)
+}
+
+/// The completion syntax check at one cursor: the text around it (`before`, `after`) is parsed
+/// once (or its tree is given), then each candidate insertion is checked against that
+/// baseline — a candidate and the shorter versions of it that repairing a broken one tries.
+pub struct SyntaxCheck {
+    language: Language,
+    before: String,
+    after: String,
+    /// The tree of `before + after` and its error count, parsed at the first check that needs
+    /// them; `None` inside when the text could not be parsed (then nothing is rejected).
+    baseline: Option<Option<(Tree, usize)>>,
+}
+
+impl SyntaxCheck {
+    pub fn new(language: Language, before: impl Into<String>, after: impl Into<String>) -> Self {
+        SyntaxCheck {
+            language,
+            before: before.into(),
+            after: after.into(),
+            baseline: None,
+        }
     }
-    let Some(mut tree) = parse(language, format!("{before}{after}").as_bytes()) else {
-        return false;
-    };
-    let baseline = errors_in(&tree);
-    // The text with the completion is the same text with one insertion: parse it
-    // incrementally from the first tree, so that only the region around it is parsed again.
-    let start = end_point(tree_sitter::Point::new(0, 0), before);
-    tree.edit(&tree_sitter::InputEdit {
-        start_byte: before.len(),
-        old_end_byte: before.len(),
-        new_end_byte: before.len() + completion.len(),
-        start_position: start,
-        old_end_position: start,
-        new_end_position: end_point(start, completion),
-    });
-    let with = format!("{before}{completion}{after}");
-    let Some(incremental) = parse_edited(language, with.as_bytes(), &tree) else {
-        return false;
-    };
-    if errors_in(&incremental) <= baseline {
-        return false;
+
+    /// The check with the tree of `before + after` already at hand (an open document's tree,
+    /// kept current by its edits): each check is then one incremental parse.
+    pub fn with_tree(
+        language: Language,
+        before: impl Into<String>,
+        after: impl Into<String>,
+        tree: Tree,
+    ) -> Self {
+        let errors = errors_in(&tree);
+        SyntaxCheck {
+            language,
+            before: before.into(),
+            after: after.into(),
+            baseline: Some(Some((tree, errors))),
+        }
     }
-    // tree-sitter may recover from errors differently when it reuses the old tree (about 1
-    // case in 150,000 random ones each way), so a rejection, which drops the suggestion, is
-    // confirmed by a fresh parse; an acceptance, the common case, is not.
-    parse(language, with.as_bytes()).is_some_and(|fresh| errors_in(&fresh) > baseline)
+
+    /// Whether inserting `completion` at the cursor adds syntax errors. (Any text can: a
+    /// dangling operator or a lone keyword breaks as surely as an unbalanced bracket.)
+    pub fn breaks(&mut self, completion: &str) -> bool {
+        if completion.is_empty() {
+            return false;
+        }
+        let (language, before, after) = (self.language, &self.before, &self.after);
+        let baseline = self.baseline.get_or_insert_with(|| {
+            let tree = parse(language, format!("{before}{after}").as_bytes())?;
+            let errors = errors_in(&tree);
+            Some((tree, errors))
+        });
+        let Some((tree, baseline)) = baseline.as_ref() else {
+            return false;
+        };
+        let baseline = *baseline;
+        // The text with the completion is the same text with one insertion: parse it
+        // incrementally from the first tree, so that only the region around it is parsed again.
+        let mut tree = tree.clone();
+        let start = end_point(tree_sitter::Point::new(0, 0), before);
+        tree.edit(&tree_sitter::InputEdit {
+            start_byte: before.len(),
+            old_end_byte: before.len(),
+            new_end_byte: before.len() + completion.len(),
+            start_position: start,
+            old_end_position: start,
+            new_end_position: end_point(start, completion),
+        });
+        let with = format!("{before}{completion}{after}");
+        let Some(incremental) = parse_edited(language, with.as_bytes(), &tree) else {
+            return false;
+        };
+        if errors_in(&incremental) <= baseline {
+            return false;
+        }
+        // tree-sitter may recover from errors differently when it reuses the old tree (about 1
+        // case in 150,000 random ones each way), so a rejection, which drops the suggestion, is
+        // confirmed by a fresh parse; an acceptance, the common case, is not.
+        parse(language, with.as_bytes()).is_some_and(|fresh| errors_in(&fresh) > baseline)
+    }
 }
 
 /// Where `text` ends when it starts at `start` (tree-sitter points count bytes in a row).
@@ -399,6 +451,20 @@ mod tests {
         }
         assert_eq!(Language::Python.comment_prefix(), "#");
         assert_eq!(Language::Go.comment_prefix(), "//");
+    }
+
+    #[test]
+    fn a_check_given_a_tree_rejects_breaks_on_a_thread_that_never_parsed() {
+        let (before, after) = ("def f(x):\n    return ", "\n\nprint(f(1))\n");
+        let tree = parse(Language::Python, format!("{before}{after}").as_bytes());
+        let tree = tree.expect("parses");
+        let verdicts = std::thread::spawn(move || {
+            let mut check = SyntaxCheck::with_tree(Language::Python, before, after, tree);
+            (check.breaks("x + \"one"), check.breaks("x + \"one\""))
+        })
+        .join()
+        .expect("the check does not panic");
+        assert_eq!(verdicts, (true, false));
     }
 
     #[test]

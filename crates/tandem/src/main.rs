@@ -299,15 +299,14 @@ fn index_symbols(engine: &Engine, root: &Path) {
     symbols.save(root);
 }
 
-/// Most files the CLI offers the similar-code source, and most bytes it reads to find them.
-const SIMILAR_FILES: usize = 50;
+/// Most bytes the CLI reads to find the files that count as open.
 const SIMILAR_SCAN_BYTES: u64 = 4_000_000;
 
-/// The CLI has no open documents: the similar-code source gets, instead, up to
-/// [`SIMILAR_FILES`] files of the target's language family from the scan of the root (files
-/// in the target's directory first, then by path), reading at most [`SIMILAR_SCAN_BYTES`].
+/// The CLI has no open documents: the files that count as open are those an editor would
+/// likely have beside the target ([`tandem_core::similar::open_neighbours`]: up to four files
+/// of its directory and language family, nearest by name), found in the scan of the root
+/// (reading at most [`SIMILAR_SCAN_BYTES`]). The quality benchmark uses the same rule.
 fn note_similar_sources(engine: &Engine, root: &Path, input: &CompletionInput) {
-    use tandem_core::similar::language_family;
     let config = engine.config(Some(root));
     if !config
         .context
@@ -317,7 +316,6 @@ fn note_similar_sources(engine: &Engine, root: &Path, input: &CompletionInput) {
     {
         return;
     }
-    let family = language_family(&input.snapshot.language_id).to_owned();
     let dir = input
         .path
         .rsplit_once('/')
@@ -326,21 +324,28 @@ fn note_similar_sources(engine: &Engine, root: &Path, input: &CompletionInput) {
         max_file_bytes: config.workspace.max_file_bytes,
         budget_bytes: SIMILAR_SCAN_BYTES.min(config.workspace.index_budget_bytes),
     };
-    let mut files: Vec<(bool, String, &'static str, String)> = Vec::new();
+    let mut files: Vec<(String, &'static str, String)> = Vec::new();
     tandem_workspace::scan(root, &limits, |path, text| {
         let key = tandem_workspace::file_key(Some(root), &path);
-        let language = tandem_syntax::language_id_for_path(&key);
-        if key != input.path && language_family(language) == family {
-            let elsewhere = key.rsplit_once('/').map_or("", |(d, _)| d) != dir;
-            files.push((elsewhere, key, language, text));
+        if key.rsplit_once('/').map_or("", |(d, _)| d) == dir {
+            let language = tandem_syntax::language_id_for_path(&key);
+            files.push((key, language, text));
         }
     });
-    files.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    files.truncate(SIMILAR_FILES);
-    // Noted last is searched first.
-    for (_, key, language, text) in files.into_iter().rev() {
-        let snapshot = Document::new(&text, 0, language).snapshot();
-        engine.note_document(Some(root), &key, snapshot);
+    let chosen: Vec<String> = tandem_core::similar::open_neighbours(
+        &input.path,
+        &input.snapshot.language_id,
+        files.iter().map(|(k, l, _)| (k.as_str(), *l)),
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    // Noted last is searched first: the nearest goes last.
+    for key in chosen.iter().rev() {
+        if let Some((_, language, text)) = files.iter().find(|(k, _, _)| k == key) {
+            let snapshot = Document::new(text, 0, *language).snapshot();
+            engine.note_document(Some(root), key, snapshot);
+        }
     }
 }
 

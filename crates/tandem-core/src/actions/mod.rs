@@ -587,8 +587,9 @@ fn line_comment(language: &str) -> &'static str {
 }
 
 /// The doc comment out of a reply: the reply's leading comment lines (the model may have
-/// repeated the code after them), or its prose wrapped in the convention.
-fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, ActionError> {
+/// repeated the code after them), or its prose wrapped in the convention. Whether that is
+/// documentation at all is [`finish`]'s check.
+fn doc_comment(family: Family, code: &str) -> Result<String, ActionError> {
     let lines: Vec<&str> = code.lines().collect();
     let text = match family {
         Family::Python => {
@@ -644,13 +645,6 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
                 .rev()
                 .collect();
             if run.is_empty() {
-                if lines
-                    .iter()
-                    .any(|l| l.contains(&def.name) && l.contains('('))
-                    || looks_like_code(code)
-                {
-                    return err("the model's reply has no doc comment");
-                }
                 code.lines()
                     .map(|l| {
                         if l.trim().is_empty() {
@@ -697,9 +691,6 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
                         .join("\n")
                 }
                 None => {
-                    if looks_like_code(code) {
-                        return err("the model's reply has no doc comment");
-                    }
                     let mut out = vec!["/**".to_owned()];
                     out.extend(
                         code.trim()
@@ -713,13 +704,6 @@ fn doc_comment(family: Family, code: &str, def: &Definition) -> Result<String, A
         }
     };
     Ok(text)
-}
-
-fn looks_like_code(text: &str) -> bool {
-    text.lines().any(|l| {
-        let t = l.trim_end();
-        t.ends_with('{') || t.ends_with(';') || t.ends_with('}')
-    })
 }
 
 /// The Python body's indentation: the first body line's, else the header's plus four spaces.
@@ -776,7 +760,15 @@ pub fn finish(
                 .ok_or_else(|| ActionError(format!("no doc convention for {language}")))?;
             let code =
                 reply::extract_code(reply, language).map_err(|e| ActionError(e.to_string()))?;
-            let doc = doc_comment(family, &code, def)?;
+            let doc = doc_comment(family, &code)?;
+            // Checked after wrapping, so that code is caught whether the model put it in
+            // comment markers or not: unchecked, it would be pasted as the doc comment.
+            if reply::is_code_not_docs(&doc, &def.name) {
+                return err(format!(
+                    "the model answered with code, not documentation for `{}`",
+                    def.name
+                ));
+            }
             let (indent, at) = match family {
                 Family::Python => (python_body_indent(&lines, def), def.header_end_line + 1),
                 _ => (def.indent.clone(), def.start_line),

@@ -100,6 +100,23 @@ fn check(language: &str, path: &str, fixture: &str, kind: ActionKind, reply: &st
     );
 }
 
+/// Runs `kind` on the fixture with `reply`; the action must be refused, with this message.
+#[track_caller]
+fn check_refused(
+    language: &str,
+    path: &str,
+    fixture: &str,
+    kind: ActionKind,
+    reply: &str,
+    expect: Expect,
+) {
+    let (text, cursor, selection) = parse(fixture);
+    let ctx = context(language, path, &text, cursor, selection, &[]);
+    let plan = plan(&ctx, kind, &[], &Files::default(), None).expect("a plan");
+    let refused = finish(&plan, language, &text, reply).expect_err("a refusal");
+    expect.assert_eq(&refused.0);
+}
+
 #[test]
 fn rust_doc_goes_above_the_attributes() {
     check(
@@ -250,6 +267,206 @@ fn go_and_java_docs() {
                 }
             }
         "#]],
+    );
+}
+
+#[test]
+fn docs_with_sections_and_examples_are_accepted() {
+    check(
+        "rust",
+        "src/lib.rs",
+        "pub fn add(a: i32, b: i32) -> i32 {\n    a + b$0\n}\n",
+        ActionKind::Document,
+        "````rust\n/// Adds two numbers.\n///\n/// # Examples\n///\n/// ```\n/// let sum = calc::add(1, 2);\n/// assert_eq!(sum, 3);\n/// ```\n///\n///     let indented = calc::add(0, 0);\n````",
+        expect![[r#"
+            /// Adds two numbers.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let sum = calc::add(1, 2);
+            /// assert_eq!(sum, 3);
+            /// ```
+            ///
+            ///     let indented = calc::add(0, 0);
+            pub fn add(a: i32, b: i32) -> i32 {
+                a + b
+            }
+        "#]],
+    );
+    // The model repeated the function around its docstring: the docstring is kept.
+    check(
+        "python",
+        "slug.py",
+        "def slugify(title: str) -> str:\n    return title.lower()$0\n",
+        ActionKind::Document,
+        "```python\ndef slugify(title: str) -> str:\n    \"\"\"Turn a title into a URL slug.\n\n    Args:\n        title (str): The title, in any case.\n\n    Returns:\n        The title in lowercase\n\n    Example:\n        >>> slugify(\"Hello\")\n        'hello'\n        >>> slug = slugify(\"A\")\n    \"\"\"\n    return title.lower()\n```",
+        expect![[r#"
+            def slugify(title: str) -> str:
+                """Turn a title into a URL slug.
+
+                Args:
+                    title (str): The title, in any case.
+
+                Returns:
+                    The title in lowercase
+
+                Example:
+                    >>> slugify("Hello")
+                    'hello'
+                    >>> slug = slugify("A")
+                """
+                return title.lower()
+        "#]],
+    );
+    check(
+        "typescript",
+        "src/sum.ts",
+        "export function sum(xs: number[]): number {\n  return xs.reduce((a, b) => a + b$0, 0);\n}\n",
+        ActionKind::Document,
+        "```ts\n/**\n * Sums the numbers, for example:\n * @param {number[]} xs the numbers\n * @returns {number} their sum\n * @example\n * const total = sum([1, 2, 3]);\n * console.log(total);\n */\n```",
+        expect![[r#"
+            /**
+             * Sums the numbers, for example:
+             * @param {number[]} xs the numbers
+             * @returns {number} their sum
+             * @example
+             * const total = sum([1, 2, 3]);
+             * console.log(total);
+             */
+            export function sum(xs: number[]): number {
+              return xs.reduce((a, b) => a + b, 0);
+            }
+        "#]],
+    );
+    check(
+        "go",
+        "calc/calc.go",
+        "package calc\n\nfunc Add(a, b int) int {\n\treturn a + b$0\n}\n",
+        ActionKind::Document,
+        "```go\n// Add returns the sum of a and b, for example:\n//\n//\ttotal := Add(1, 2)\n//\tfmt.Println(total)\n```",
+        expect![[r#"
+            package calc
+
+            // Add returns the sum of a and b, for example:
+            //
+            //	total := Add(1, 2)
+            //	fmt.Println(total)
+            func Add(a, b int) int {
+            	return a + b
+            }
+        "#]],
+    );
+    check(
+        "java",
+        "src/main/java/calc/Calc.java",
+        "public class Calc {\n    public int add(int a, int b) {\n        return a + b;$0\n    }\n}\n",
+        ActionKind::Document,
+        "```java\n/**\n * Adds two numbers:\n * <pre>{@code\n * int sum = calc.add(1, 2);\n * }</pre>\n * @param a the first\n * @param b the second\n * @return the sum, see {@link Math#addExact}\n */\n```",
+        expect![[r#"
+            public class Calc {
+                /**
+                 * Adds two numbers:
+                 * <pre>{@code
+                 * int sum = calc.add(1, 2);
+                 * }</pre>
+                 * @param a the first
+                 * @param b the second
+                 * @return the sum, see {@link Math#addExact}
+                 */
+                public int add(int a, int b) {
+                    return a + b;
+                }
+            }
+        "#]],
+    );
+}
+
+#[test]
+fn rust_code_reply_to_document_is_refused() {
+    let fixture = "pub fn add(a: i32, b: i32) -> i32 {\n    a + b$0\n}\n";
+    check_refused(
+        "rust",
+        "src/lib.rs",
+        fixture,
+        ActionKind::Document,
+        "```rust\npub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n```",
+        expect!["the model answered with code, not documentation for `add`"],
+    );
+    // Code inside doc markers is still code.
+    check_refused(
+        "rust",
+        "src/lib.rs",
+        fixture,
+        ActionKind::Document,
+        "```rust\n/// let sum = a + b;\n/// sum\n/// }\n```",
+        expect!["the model answered with code, not documentation for `add`"],
+    );
+}
+
+#[test]
+fn python_code_reply_to_document_is_refused() {
+    let fixture = "import re\n\ndef slugify(title: str) -> str:\n    return re.sub(r\"[^a-z0-9]+\", \"-\", title.lower())$0\n";
+    check_refused(
+        "python",
+        "slug.py",
+        fixture,
+        ActionKind::Document,
+        "```python\ndef slugify(title: str) -> str:\n    return re.sub(r\"[^a-z0-9]+\", \"-\", title.lower())\n```",
+        expect!["the model answered with code, not documentation for `slugify`"],
+    );
+    // Only the body, without the signature.
+    check_refused(
+        "python",
+        "slug.py",
+        fixture,
+        ActionKind::Document,
+        "```python\nslug = title.lower()\nslug = re.sub(r\"[^a-z0-9]+\", \"-\", slug)\nreturn slug.strip(\"-\")\n```",
+        expect!["the model answered with code, not documentation for `slugify`"],
+    );
+}
+
+#[test]
+fn script_code_reply_to_document_is_refused() {
+    check_refused(
+        "typescript",
+        "src/sum.ts",
+        "export function sum(xs: number[]): number {\n  return xs.reduce((a, b) => a + b$0, 0);\n}\n",
+        ActionKind::Document,
+        "```ts\nexport function sum(xs: number[]): number {\n  return xs.reduce((a, b) => a + b, 0);\n}\n```",
+        expect!["the model answered with code, not documentation for `sum`"],
+    );
+    check_refused(
+        "javascript",
+        "src/sum.js",
+        "class A {\n  total(xs) {\n    return xs.length;$0\n  }\n}\n",
+        ActionKind::Document,
+        "```js\n/**\n * const n = xs.length;\n * return n;\n */\n```",
+        expect!["the model answered with code, not documentation for `total`"],
+    );
+}
+
+#[test]
+fn go_code_reply_to_document_is_refused() {
+    check_refused(
+        "go",
+        "calc/calc.go",
+        "package calc\n\ntype Calc struct{}\n\nfunc (c *Calc) Add(a, b int) int {\n\treturn a + b$0\n}\n",
+        ActionKind::Document,
+        "```go\nfunc (c *Calc) Add(a, b int) int {\n\treturn a + b\n}\n```",
+        expect!["the model answered with code, not documentation for `Add`"],
+    );
+}
+
+#[test]
+fn java_code_reply_to_document_is_refused() {
+    check_refused(
+        "java",
+        "src/main/java/calc/Calc.java",
+        "public class Calc {\n    public int add(int a, int b) {\n        return a + b;$0\n    }\n}\n",
+        ActionKind::Document,
+        "```java\npublic int add(int a, int b) {\n    return a + b;\n}\n```",
+        expect!["the model answered with code, not documentation for `add`"],
     );
 }
 
@@ -495,7 +712,10 @@ fn bad_input_is_refused_with_a_message() {
     assert!(e.0.contains("empty"), "{e}");
     let e =
         finish(&p, "rust", &text, "```rust\nfn f() {\n    2\n}\n```").expect_err("code, no doc");
-    assert!(e.0.contains("no doc comment"), "{e}");
+    assert_eq!(
+        e.0,
+        "the model answered with code, not documentation for `f`"
+    );
 }
 
 #[test]
